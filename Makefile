@@ -1,0 +1,46 @@
+# energylab: the two commands of the README (`make dashboard`, `make test`) do all set-up.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+STAMP  := $(VENV)/.installed
+PORT   ?= 8501
+
+.PHONY: install dashboard test lab bench clean system-deps
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade pip
+
+# One install of everything the README's commands use; redone when pyproject changes.
+$(STAMP): pyproject.toml | $(PY)
+	$(PIP) install -e ".[test]"
+	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (energylab)"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Debian's Chromium for the browser tests (never `playwright install`: it downloads browsers).
+system-deps:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		if command -v apt-get >/dev/null; then \
+			SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+			$$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium chromium-driver; \
+		else echo "Install Chromium (package chromium) for the browser tests"; exit 1; fi; \
+	fi
+
+dashboard: install
+	$(VENV)/bin/streamlit run dashboard/app.py --server.address 127.0.0.1 --server.port $(PORT) \
+		--browser.gatherUsageStats false
+
+test: install system-deps
+	$(PY) -m pytest
+
+lab: install
+	$(VENV)/bin/jupyter lab --notebook-dir notebooks --ServerApp.ip 127.0.0.1
+
+bench: install
+	$(PY) -m bench.run
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -1,0 +1,178 @@
+"""The variant registry: named models, each declared once with its hyperparameter schema.
+
+A variant is a thin factory that composes engine parts (units, coupling, ...)
+plus a schema of `Param`s. The command line builds its flags from the schema,
+the dashboard its sliders, the notebooks their tables: adding a variant is one
+`register(...)` call and its tests.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Callable
+
+from .couplings import Dense
+from .rbm import RBM
+from .units import Bernoulli
+
+
+@dataclass(frozen=True)
+class Param:
+    """One hyperparameter: type, range, default, whether it may change while training runs, help."""
+
+    name: str
+    kind: str                       # "float" | "int" | "bool" | "choice"
+    default: Any
+    help: str
+    low: float | None = None
+    high: float | None = None
+    choices: tuple = ()
+    live: bool = False              # may change while a training run is going
+    log: bool = False               # a slider for it should move on a log scale
+
+    def validate(self, value):
+        """Return `value` coerced to the parameter's type, or raise a ValueError that says why."""
+        where = f"hyperparameter {self.name!r}"
+        if self.kind == "choice":
+            if value not in self.choices:
+                raise ValueError(f"{where} must be one of {list(self.choices)}, got {value!r}")
+            return value
+        if self.kind == "bool":
+            if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+                return value.lower() in ("true", "1", "yes")
+            if not isinstance(value, (bool, int)):
+                raise ValueError(f"{where} must be true or false, got {value!r}")
+            return bool(value)
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{where} must be a number, got {value!r}") from None
+        if math.isnan(number) or math.isinf(number):
+            raise ValueError(f"{where} must be finite, got {value!r}")
+        if self.kind == "int":
+            if number != int(number):
+                raise ValueError(f"{where} must be a whole number, got {value!r}")
+            number = int(number)
+        if (self.low is not None and number < self.low) or (self.high is not None and number > self.high):
+            raise ValueError(f"{where} must lie in [{self.low}, {self.high}], got {value!r} ({self.help})")
+        return number
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["choices"] = list(self.choices)
+        return d
+
+
+# Training hyperparameters every variant shares (a variant may override defaults).
+TRAINING = (
+    Param("lr", "float", 0.05, "learning rate of the weight updates", 1e-5, 1.0, live=True, log=True),
+    Param("momentum", "float", 0.5, "momentum of the updates (Hinton's guide: 0.5, later 0.9)", 0.0, 0.99, live=True),
+    Param("weight_decay", "float", 1e-4, "L2 penalty on the weights (not the biases)", 0.0, 0.1, live=True, log=True),
+    Param("k", "int", 1, "Gibbs steps per update in the negative phase (CD-k / PCD-k)", 1, 100, live=True),
+    Param("sampler", "choice", "cd", "negative phase: contrastive divergence or persistent chains", choices=("cd", "pcd")),
+    Param("batch_size", "int", 64, "examples per mini-batch", 1, 4096),
+    Param("epochs", "int", 10, "passes over the training set", 1, 10000),
+    Param("seed", "int", 0, "seed of every random draw of the run (reproducible runs)", 0, 2**31 - 1),
+    Param("sample_temperature", "float", 1.0, "temperature of the chains shown as model samples", 0.2, 5.0, live=True),
+)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A named model: a factory composing engine parts, and the schema of its hyperparameters."""
+
+    name: str
+    factory: Callable[..., RBM]     # factory(n_visible, **model hyperparameters) -> model
+    params: tuple                   # model hyperparameters (architecture, unit options)
+    summary: str
+    visible: str
+    hidden: str
+    method: str
+    reference: str
+    data_kinds: tuple = ("binary", "unit")        # dataset kinds the visible units accept
+    training_defaults: dict = field(default_factory=dict)
+
+    @property
+    def training(self) -> tuple:
+        """The shared training schema with this variant's defaults."""
+        return tuple(replace(p, default=self.training_defaults[p.name])
+                     if p.name in self.training_defaults else p for p in TRAINING)
+
+    @property
+    def schema(self) -> tuple:
+        return self.params + self.training
+
+    def param(self, name: str) -> Param:
+        for p in self.schema:
+            if p.name == name:
+                return p
+        raise KeyError(f"variant {self.name!r} has no hyperparameter {name!r}; "
+                       f"it has {[p.name for p in self.schema]}")
+
+    def defaults(self, which: str = "all") -> dict:
+        params = {"model": self.params, "training": self.training, "all": self.schema}[which]
+        return {p.name: p.default for p in params}
+
+
+VARIANTS: dict[str, Variant] = {}
+
+
+def register(variant: Variant) -> Variant:
+    if variant.name in VARIANTS:
+        raise ValueError(f"variant {variant.name!r} is already registered")
+    VARIANTS[variant.name] = variant
+    return variant
+
+
+def get(name: str) -> Variant:
+    if name not in VARIANTS:
+        raise ValueError(f"unknown variant {name!r}; registered variants: {', '.join(VARIANTS)}")
+    return VARIANTS[name]
+
+
+def make(name: str, n_visible: int | None = None, **hparams) -> RBM:
+    """Build a registered variant: `make("RBM", n_visible=64, n_hidden=32)`.
+
+    Hyperparameters not given take the schema's defaults; unknown names and
+    out-of-range values raise a ValueError naming the problem.
+    """
+    variant = get(name)
+    if n_visible is None:
+        raise ValueError(f"make({name!r}) needs n_visible (the number of visible units, "
+                         "e.g. dataset.n_visible)")
+    n_visible = Param("n_visible", "int", 1, "visible units", 1, None).validate(n_visible)
+    known = {p.name: p for p in variant.params}
+    unknown = sorted(set(hparams) - set(known))
+    if unknown:
+        training = {p.name for p in variant.training}
+        hint = (" (training hyperparameters such as these belong to the Trainer)"
+                if set(unknown) <= training else "")
+        raise ValueError(f"variant {name!r} has no model hyperparameter(s) {unknown}{hint}; "
+                         f"it takes {sorted(known)}")
+    values = {p.name: p.validate(hparams.get(p.name, p.default)) for p in variant.params}
+    model = variant.factory(n_visible, **values)
+    model.config = {"variant": name, "n_visible": n_visible, "hparams": values}
+    return model
+
+
+def from_config(config: dict) -> RBM:
+    """Rebuild an (untrained) model from `model.config`."""
+    return make(config["variant"], config["n_visible"], **config["hparams"])
+
+
+# -- the variants ---------------------------------------------------------------
+
+N_HIDDEN = Param("n_hidden", "int", 64, "number of hidden units", 1, 100000)
+INIT_STD = Param("init_std", "float", 0.01, "standard deviation of the initial weights", 1e-4, 1.0, log=True)
+
+
+def _bernoulli_rbm(n_visible, n_hidden, init_std):
+    return RBM(Bernoulli(n_visible), Bernoulli(n_hidden), Dense(n_visible, n_hidden, init_std))
+
+
+register(Variant(
+    name="RBM", factory=_bernoulli_rbm, params=(N_HIDDEN, INIT_STD),
+    summary="Bernoulli-Bernoulli restricted Boltzmann machine",
+    visible="Bernoulli", hidden="Bernoulli", method="CD-k / PCD",
+    reference="Hinton 2002; Hinton 2012 (practical guide)",
+))

@@ -1,0 +1,304 @@
+"""The trainer: epochs of shuffled mini-batches, events, live hyperparameters, guards, checkpoints.
+
+    history = Trainer(model, lr=0.05, k=1, epochs=5).fit(data)
+
+Design notes (why it looks like this):
+- Data lives on the device as one tensor; a batch is an index into it.
+- The hot loop never syncs with the device: metrics and the divergence guard
+  run every `eval_every` / `check_every` steps, not every batch.
+- Hyperparameters live in a `LiveParams` record polled before each batch, so a
+  slider moved in another thread takes effect on the next batch, and each change
+  is recorded in the history at the step it happened.
+- Every random draw (shuffling, sampling) comes from one `torch.Generator` whose
+  state is checkpointed, so a resumed run continues bit for bit.
+"""
+from __future__ import annotations
+
+import threading
+import time
+
+import torch
+
+from . import checkpoint, metrics
+from .history import History
+from .live import LiveParams
+from .objectives import Generative
+from .registry import TRAINING, VARIANTS
+from .samplers import make_sampler
+
+
+class TrainingDiverged(RuntimeError):
+    """Raised when parameters become NaN/inf or explode; the last good state has been restored."""
+
+
+class Callback:
+    """Subscribe to the trainer's events by overriding any of these (fastai's pattern)."""
+
+    def on_fit_start(self, trainer): ...
+    def on_epoch_start(self, trainer): ...
+    def on_batch_start(self, trainer): ...
+    def on_batch_end(self, trainer): ...
+    def on_evaluate(self, trainer, record: dict): ...
+    def on_epoch_end(self, trainer): ...
+    def on_fit_end(self, trainer): ...
+
+
+def resolve_device(device="auto") -> torch.device:
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+class Trainer:
+    """Train any registered variant; see the module docstring. Hinton 2012 for the defaults."""
+
+    def __init__(self, model, *, device="auto", schedules=None, callbacks=(), eval_every=None,
+                 check_every=50, monitor_size=256, history_capacity=2000, max_weight=1e4,
+                 exact_max_units=16, **hparams):
+        variant = VARIANTS.get(model.config.get("variant"))
+        schema = variant.training if variant else TRAINING
+        known = {p.name for p in schema}
+        unknown = sorted(set(hparams) - known)
+        if unknown:
+            raise ValueError(f"unknown training hyperparameter(s) {unknown}; the trainer takes {sorted(known)}")
+        values = {p.name: p.validate(hparams.get(p.name, p.default)) for p in schema}
+        self.params = LiveParams(schema, values)
+        self.device = resolve_device(device)
+        self.model = model.to(self.device)
+        self.schedules = dict(schedules or {})
+        for name in self.schedules:
+            self.params.param(name)
+        self.callbacks = list(callbacks)
+        self.eval_every, self.check_every = eval_every, check_every
+        self.monitor_size, self.max_weight, self.exact_max_units = monitor_size, max_weight, exact_max_units
+        self.history = History(history_capacity)
+        self.objective = Generative()
+        self.sampler = make_sampler(values["sampler"])
+        self.generator = torch.Generator(self.device).manual_seed(values["seed"])
+        self.optimizer = self._make_optimizer()
+        self.step = self.epoch = self.batch_index = 0
+        self._perm = None
+        self.status, self.error = "idle", None
+        self._resume = threading.Event()
+        self._resume.set()
+        self._stop = False
+        self._step_budget = None       # while paused, how many single steps were requested
+        self._good = None
+        self._elapsed = 0.0
+
+    # -- optimisation -------------------------------------------------------------
+    def _make_optimizer(self):
+        decayed = [p for n, p in self.model.named_parameters() if n.endswith("W") or n.endswith("weight")]
+        others = [p for n, p in self.model.named_parameters() if not (n.endswith("W") or n.endswith("weight"))]
+        groups = [{"params": decayed, "weight_decay": self.params["weight_decay"]},
+                  {"params": others, "weight_decay": 0.0}]   # biases are not decayed (Hinton 2012, 10)
+        return torch.optim.SGD(groups, lr=self.params["lr"], momentum=self.params["momentum"])
+
+    def _apply_hparams(self):
+        for name, old, new in self.params.poll():
+            self.schedules.pop(name, None)       # a person's change overrides the schedule
+            self.history.change(self.step, name, old, new)
+        if self.schedules:
+            progress = self.step / max(1, self.total_steps)
+            for name, schedule in self.schedules.items():
+                self.params.assign(name, self.params.param(name).validate(schedule(progress)))
+        lr, momentum, wd = self.params["lr"], self.params["momentum"], self.params["weight_decay"]
+        for i, group in enumerate(self.optimizer.param_groups):
+            group["lr"], group["momentum"] = lr, momentum
+            group["weight_decay"] = wd if i == 0 else 0.0
+
+    # -- control from other threads -----------------------------------------------
+    def pause(self):
+        self._resume.clear()
+        if self.status == "running":
+            self.status = "paused"
+
+    def resume(self):
+        self._step_budget = None
+        self._resume.set()
+
+    def step_once(self, n: int = 1):
+        """While paused: let exactly n mini-batches run, then pause again."""
+        self._step_budget = n
+        self._resume.set()
+
+    def stop(self):
+        self._stop = True
+        self._resume.set()
+
+    def _wait_if_paused(self):
+        if self._step_budget is not None:
+            if self._step_budget <= 0:
+                self._step_budget = None
+                self._resume.clear()
+            else:
+                self._step_budget -= 1
+        if not self._resume.is_set():
+            self.status = "paused"
+            self._resume.wait()
+            if not self._stop:
+                self.status = "running"
+
+    # -- the loop -------------------------------------------------------------------
+    def _prepare(self, data):
+        train = data.train if hasattr(data, "train") else data
+        test = getattr(data, "test", None)
+        train = self.model.check_visible(train, "training data")
+        if test is not None and len(test):
+            test = self.model.check_visible(test, "test data")
+        return train, test
+
+    def fit(self, data, epochs: int | None = None):
+        """Train until `epochs` (default: the `epochs` hyperparameter) have been run; return the history."""
+        if epochs is not None:
+            self.params.assign("epochs", self.params.param("epochs").validate(epochs))
+        train, test = self._prepare(data)
+        n, batch = train.shape[0], self.params["batch_size"]
+        self.steps_per_epoch = -(-n // batch)
+        self.total_steps = self.params["epochs"] * self.steps_per_epoch
+        eval_every = self.eval_every or max(1, self.steps_per_epoch // 4)
+        self.monitor = self._monitor_sets(train, test)
+        self._stop, self.status, self.error = False, "running", None
+        self.params.running = True
+        self._keep_good()
+        self._emit("on_fit_start")
+        start = time.perf_counter() - self._elapsed
+        try:
+            while self.epoch < self.params["epochs"] and not self._stop:
+                if self._perm is None:
+                    self._perm = torch.randperm(n, generator=self.generator, device=self.device)
+                    self.batch_index = 0
+                    self._emit("on_epoch_start")
+                while self.batch_index < self.steps_per_epoch and not self._stop:
+                    self._wait_if_paused()
+                    if self._stop:
+                        break
+                    self._apply_hparams()
+                    self._emit("on_batch_start")
+                    i = self.batch_index * batch
+                    v = train[self._perm[i:i + batch]]
+                    self.last_negative = self.objective.step(self.model, v, self.sampler, self.params["k"],
+                                                             1.0, self.generator)
+                    self.optimizer.step()
+                    self.step += 1
+                    self.batch_index += 1
+                    self._elapsed = time.perf_counter() - start
+                    self._emit("on_batch_end")
+                    if self.step % self.check_every == 0:
+                        self._guard()
+                    if self.step % eval_every == 0:
+                        self.evaluate()
+                if self.batch_index >= self.steps_per_epoch:
+                    self.epoch += 1
+                    self._perm = None
+                    self._guard()
+                    self._emit("on_epoch_end")
+            if self.step % eval_every:
+                self.evaluate()
+            self.status = "stopped" if self._stop else "finished"
+        except TrainingDiverged as exc:
+            self.status, self.error = "failed", str(exc)
+            raise
+        except Exception as exc:
+            self.status, self.error = "failed", f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            self.params.running = False
+            self._emit("on_fit_end")
+        return self.history
+
+    def _emit(self, event, *args):
+        for cb in self.callbacks:
+            getattr(cb, event, lambda *a: None)(self, *args)
+
+    # -- the divergence guard ---------------------------------------------------------
+    def _keep_good(self):
+        self._good = [p.detach().clone() for p in self.model.parameters()]
+
+    def _guard(self):
+        """Stop with a clear message on NaN/inf or exploding weights; restore the last good state."""
+        with torch.no_grad():
+            worst = max(p.detach().abs().max() for p in self.model.parameters())
+            worst = worst.item()   # one sync every check_every steps
+        if worst == worst and worst < self.max_weight:
+            self._keep_good()
+            return
+        with torch.no_grad():
+            for p, good in zip(self.model.parameters(), self._good):
+                p.copy_(good)
+        what = "NaN or infinite values" if not worst < float("inf") or worst != worst else \
+            f"a weight of magnitude {worst:.3g} (limit {self.max_weight:g})"
+        raise TrainingDiverged(
+            f"training diverged at step {self.step}: the parameters contain {what}. The last good "
+            f"parameters (checked at most {self.check_every} steps earlier) were restored. Lower the learning "
+            f"rate (now {self.params['lr']:g}) or raise the weight decay, then resume.")
+
+    # -- measurements -------------------------------------------------------------------
+    def _monitor_sets(self, train, test):
+        """Fixed, small subsets measured at every evaluation (fixed so curves compare like with like)."""
+        g = torch.Generator(self.device).manual_seed(self.params["seed"] + 1)
+        pick = lambda x: x[torch.randperm(x.shape[0], generator=g, device=self.device)[:self.monitor_size]]
+        sets = {"train": pick(train), "test": pick(test) if test is not None and len(test) else None}
+        # Likelihoods of Bernoulli units are defined on binary states: for [0,1] data use one
+        # fixed stochastic binarisation of the monitor set.
+        if self.model.visible.discrete:
+            sets["binary"] = (torch.rand(sets["train"].shape, generator=g, device=self.device)
+                              < sets["train"]).to(sets["train"].dtype)
+        return sets
+
+    @torch.no_grad()
+    def evaluate(self) -> dict:
+        """Measure the model on the monitor sets and append one record to the history."""
+        model, mon = self.model, self.monitor
+        f_train = model.free_energy(mon["train"]).mean()
+        record = {"epoch": self.step / self.steps_per_epoch, "time": self._elapsed,
+                  "samples_per_s": self.step * self.params["batch_size"] / max(self._elapsed, 1e-9),
+                  "recon_error": metrics.reconstruction_error(model, mon["train"]),
+                  "free_energy_data": f_train.item()}
+        if getattr(self, "last_negative", None) is not None:
+            record["free_energy_model"] = model.free_energy(self.last_negative).mean().item()
+        if mon["test"] is not None:
+            record["free_energy_test"] = model.free_energy(mon["test"]).mean().item()
+            record["free_energy_gap"] = record["free_energy_test"] - record["free_energy_data"]
+        if "binary" in mon:
+            pl = metrics.pseudo_log_likelihood(model, mon["binary"], generator=self.generator)
+            record["pseudo_log_likelihood"] = pl.value
+            self.pl_method = pl.method
+        if min(model.n_hidden, model.n_visible) <= self.exact_max_units and model.visible.discrete:
+            record["exact_log_likelihood"] = metrics.exact_log_likelihood(
+                model, mon["binary"], max_units=self.exact_max_units)
+        self.history.log(self.step, **record)
+        self._emit("on_evaluate", record)
+        return record
+
+    # -- checkpoints --------------------------------------------------------------------
+    def save_checkpoint(self, path):
+        """Model, optimizer, sampler chains, RNG, position in the epoch and history: a full resume point."""
+        import json
+        state = {"optimizer": self.optimizer.state_dict(), "sampler": self.sampler.state_dict(),
+                 "generator": self.generator.get_state(), "perm": self._perm,
+                 "position": [self.step, self.epoch, self.batch_index], "elapsed": self._elapsed,
+                 "training": json.dumps({"params": self.params.values(),
+                                         "schedules": {k: s.to_dict() for k, s in self.schedules.items()}}),
+                 "history": json.dumps(self.history.to_dict())}
+        return checkpoint.save(path, self.model, **state)
+
+    @classmethod
+    def from_checkpoint(cls, path, device="auto", **options):
+        """A trainer (and model) ready to continue the run saved at `path`."""
+        import json
+        from . import schedules as sched
+        payload = checkpoint.read(path)
+        model = checkpoint.load(path)
+        training = json.loads(payload["training"])
+        trainer = cls(model, device=device,
+                      schedules={k: sched.from_dict(d) for k, d in training["schedules"].items()},
+                      **options, **training["params"])
+        trainer.optimizer.load_state_dict(payload["optimizer"])
+        trainer.sampler.load_state_dict({k: v.to(trainer.device) for k, v in payload["sampler"].items()})
+        trainer.generator.set_state(payload["generator"])
+        trainer._perm = None if payload["perm"] is None else payload["perm"].to(trainer.device)
+        trainer.step, trainer.epoch, trainer.batch_index = payload["position"]
+        trainer._elapsed = payload["elapsed"]
+        trainer.history = History.from_dict(json.loads(payload["history"]))
+        return trainer
