@@ -1,0 +1,283 @@
+"""Pictures shared by the dashboard and the notebooks: image grids, weight
+mosaics, PNG bytes, training curves and exact-distribution bar charts.
+
+Everything returns plain tensors, bytes or Plotly figures, so the same call
+renders in Streamlit, in Jupyter and in a headless test.
+"""
+from __future__ import annotations
+
+import io
+import math
+import os
+import tempfile
+
+import plotly.graph_objects as go
+import torch
+from PIL import Image
+from plotly.subplots import make_subplots
+from torchvision.utils import make_grid
+
+from .history import History, evenly_spaced
+
+# Display names for metric keys; keys not listed are shown as they are.
+METRIC_LABELS = {
+    "recon_error": "reconstruction error",
+    "free_energy_data": "free energy (data)",
+    "free_energy_model": "free energy (model samples)",
+    "free_energy_val": "free energy (validation)",
+    "free_energy_gap": "free-energy gap (val − train)",
+    "pseudo_log_likelihood": "log pseudo-likelihood",
+    "exact_log_likelihood": "exact log-likelihood",
+    "ais_log_likelihood": "AIS log-likelihood",
+    "log_partition": "log Z",
+    "weight_norm": "weight norm",
+    "grad_norm": "gradient norm",
+}
+# Short names for hyperparameters in change markers.
+PARAM_LABELS = {"learning_rate": "lr", "lr": "lr", "momentum": "momentum",
+                "weight_decay": "weight decay", "k": "CD-k", "batch_size": "batch"}
+# Bookkeeping columns that are not curves worth plotting by default.
+_NOT_CURVES = {"epoch", "time", "elapsed", "wall_time"}
+
+
+def label(key: str) -> str:
+    return METRIC_LABELS.get(key, key)
+
+
+# ------------------------------------------------------------------ images
+def _as_batch(x: torch.Tensor, image_shape) -> torch.Tensor:
+    """(N, C, H, W) float on the CPU from flattened rows or image stacks."""
+    x = torch.as_tensor(x).detach().to("cpu", torch.float32)
+    if x.dim() == 1:
+        x = x.unsqueeze(0)
+    if x.dim() == 2:
+        if image_shape is None:
+            raise ValueError("flattened input needs image_shape")
+        shape = tuple(int(s) for s in image_shape)
+        if math.prod(shape) != x.shape[1]:
+            raise ValueError(f"rows of length {x.shape[1]} do not reshape to {shape}")
+        x = x.reshape(x.shape[0], *shape)
+    if x.dim() == 3:  # (N, H, W): one channel
+        x = x.unsqueeze(1)
+    if x.dim() != 4 or x.shape[0] == 0:
+        raise ValueError(f"cannot tile a tensor of shape {tuple(x.shape)}")
+    return x
+
+
+def _scale(x: torch.Tensor, normalize, symmetric: bool) -> torch.Tensor:
+    """Map values into [0, 1], per tile ("each"), jointly ("all") or not (None)."""
+    if normalize is None:
+        return x.clamp(0, 1)
+    if normalize not in ("each", "all"):
+        raise ValueError('normalize must be "each", "all" or None')
+    dims = (1, 2, 3) if normalize == "each" else (0, 1, 2, 3)
+    if symmetric:
+        # zero -> 0.5, the largest magnitude -> 0 or 1; an all-zero tile stays grey
+        m = x.abs().amax(dim=dims, keepdim=True)
+        return (0.5 + 0.5 * x / m.clamp_min(1e-12)).clamp(0, 1)
+    lo = x.amin(dim=dims, keepdim=True)
+    hi = x.amax(dim=dims, keepdim=True)
+    span = hi - lo
+    # A constant tile has no contrast to stretch: keep its own value (clamped),
+    # so a blank black image stays black instead of turning an arbitrary grey.
+    return torch.where(span > 0, (x - lo) / span.clamp_min(1e-12), x.clamp(0, 1))
+
+
+def tile_images(x: torch.Tensor, image_shape=None, nrow: int | None = None,
+                padding: int = 1, normalize: str | None = "each",
+                pad_value: float = 1.0, symmetric: bool = False) -> torch.Tensor:
+    """A grid of images: (H, W) for one channel, (3, H, W) for colour, in [0, 1].
+
+    ``x`` is (N, D) rows reshaped by ``image_shape`` ((H, W) or (C, H, W)),
+    or already (N, H, W) / (N, C, H, W). ``nrow`` is images per row (default:
+    a near-square grid). With ``symmetric`` zero maps to mid-grey.
+    """
+    batch = _scale(_as_batch(x, image_shape), normalize, symmetric)
+    if batch.shape[1] not in (1, 3):
+        raise ValueError(f"images need 1 or 3 channels, got {batch.shape[1]}")
+    n = batch.shape[0]
+    nrow = nrow or math.ceil(math.sqrt(n))
+    grid = make_grid(batch, nrow=nrow, padding=padding, pad_value=pad_value)
+    # make_grid repeats a single channel into RGB; give grey back as (H, W)
+    return grid[0] if batch.shape[1] == 1 else grid
+
+
+def weight_mosaic(W: torch.Tensor, image_shape=None, max_tiles: int = 100,
+                  normalize: str | None = "each", nrow: int | None = None,
+                  padding: int = 1, pad_value: float = 1.0) -> torch.Tensor:
+    """Receptive fields as pictures, zero weight shown as mid-grey.
+
+    Dense ``W`` (n_visible, n_hidden): column j, reshaped to ``image_shape``, is
+    hidden unit j's tile. Conv filters (K, C, kh, kw): one tile per filter, or,
+    when C is neither 1 nor 3, one row of C tiles per filter.
+
+    The scaling is symmetric about zero on purpose: a weight's sign says whether
+    a pixel excites or inhibits the unit and zero means "ignores it". Min-max
+    scaling would give zero a different grey in every tile and make a weak,
+    all-negative filter look like a strong positive one; symmetric scaling keeps
+    white = excitatory, black = inhibitory, grey = indifferent in every tile.
+    """
+    W = torch.as_tensor(W).detach().to("cpu", torch.float32)
+    if W.dim() == 2:
+        tiles = W.t()[:max_tiles]
+    elif W.dim() == 4:
+        tiles = W[:max_tiles]
+        if tiles.shape[1] not in (1, 3):
+            c = tiles.shape[1]
+            tiles = tiles.reshape(-1, 1, *tiles.shape[2:])[: max_tiles * c]
+            nrow = nrow or c
+        image_shape = None
+    else:
+        raise ValueError(f"expected a (n_visible, n_hidden) matrix or (K, C, kh, kw) filters, got {tuple(W.shape)}")
+    return tile_images(tiles, image_shape, nrow=nrow, padding=padding,
+                       normalize=normalize, pad_value=pad_value, symmetric=True)
+
+
+def to_png(img: torch.Tensor, scale: int = 1) -> bytes:
+    """PNG bytes of an (H, W) or (C, H, W) image in [0, 1].
+
+    Upscaled with nearest neighbour so 8x8 tiles stay crisp blocks; PNG rather
+    than JPEG because JPEG's compression smears exactly those hard pixel edges.
+    """
+    img = torch.as_tensor(img).detach().to("cpu", torch.float32)
+    if img.dim() == 3 and img.shape[0] == 1:
+        img = img[0]
+    if img.dim() == 3:
+        if img.shape[0] != 3:
+            raise ValueError("colour images must be (3, H, W)")
+        img = img.permute(1, 2, 0)
+    elif img.dim() != 2:
+        raise ValueError(f"expected (H, W) or (3, H, W), got {tuple(img.shape)}")
+    pixels = (img.clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+    picture = Image.fromarray(pixels)
+    if scale != 1:
+        picture = picture.resize((picture.width * scale, picture.height * scale),
+                                 Image.NEAREST)
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def save_png(img: torch.Tensor, path, scale: int = 1) -> str:
+    """Write a PNG atomically: a reader (the dashboard) never sees half a file."""
+    data = to_png(img, scale)
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    # Same folder, so os.replace is a rename on one file system, hence atomic.
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    return path
+
+
+# ------------------------------------------------------------------ curves
+def _family(key: str) -> str:
+    """Metrics sharing a y axis: same units and a comparable scale."""
+    if "likelihood" in key:
+        return "log-likelihood (nats)"
+    if key.startswith("free_energy"):
+        return "free energy"
+    if "error" in key:
+        return "reconstruction error"
+    return label(key)
+
+
+def _fmt(value) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def curves_figure(history, names: list[str] | None = None, title: str | None = None,
+                  max_points: int = 1000) -> go.Figure:
+    """Training curves against step: one row per metric family, one line per
+    metric, and a dashed marker labelled e.g. "lr 0.1→0.05" at every
+    hyperparameter change, so a kink in a curve can be matched to its cause.
+    """
+    if isinstance(history, dict):
+        history = History.from_dict(history)
+    if names is None:
+        names = [n for n in history.names() if n not in _NOT_CURVES]
+    series = {}
+    for name in names:
+        steps, values = history.series(name)
+        if steps:
+            keep = evenly_spaced(len(steps), max_points)  # a browser chokes on 10^5 points
+            series[name] = ([steps[i] for i in keep], [values[i] for i in keep])
+
+    families = list(dict.fromkeys(_family(n) for n in series)) or [""]
+    rows = len(families)
+    fig = make_subplots(rows=rows, cols=1, shared_xaxes=True,
+                        vertical_spacing=min(0.08, 0.3 / rows), subplot_titles=families)
+    for name, (steps, values) in series.items():
+        fig.add_trace(go.Scatter(
+            x=steps, y=values, name=label(name),
+            # a rarely logged metric is a handful of points: show them
+            mode="lines+markers" if len(steps) <= 50 else "lines",
+        ), row=families.index(_family(name)) + 1, col=1)
+
+    for i, c in enumerate(history.changes):
+        text = f"{PARAM_LABELS.get(c['name'], c['name'])} {_fmt(c['old'])}→{_fmt(c['new'])}"
+        # xref "x" is the first row's axis; shared_xaxes keeps every row on
+        # the same range, and yref "paper" runs the line through all of them.
+        fig.add_shape(type="line", xref="x", yref="paper", x0=c["step"], x1=c["step"],
+                      y0=0, y1=1, line=dict(dash="dash", width=1, color="grey"))
+        fig.add_annotation(x=c["step"], xref="x", yref="paper", y=1 - 0.035 * (i % 3),
+                           text=text, showarrow=False, xanchor="left", yanchor="top",
+                           font=dict(size=10), bgcolor="rgba(255,255,255,0.7)")
+    if not series:
+        fig.add_annotation(text="no data yet", xref="paper", yref="paper",
+                           x=0.5, y=0.5, showarrow=False)
+    fig.update_xaxes(title_text="training step", row=rows, col=1)
+    fig.update_layout(title=title, template="plotly_white", height=90 + 230 * rows,
+                      margin=dict(l=60, r=20, t=60 if title else 30, b=40),
+                      legend=dict(orientation="h", y=-0.08 if rows == 1 else -0.03))
+    return fig
+
+
+# ------------------------------------------------------------ distributions
+def distribution_figure(probs_model, probs_data, configs=None, title: str | None = None,
+                        log_y: bool = False) -> go.Figure:
+    """Exact model distribution over all 2^n visible configurations against
+    the data distribution: bars for the model, diamonds for the data.
+
+    Watching the bars grow under the diamonds is the picture of learning in a
+    tiny RBM. ``configs`` (2^n, n), in the same order as the probabilities,
+    puts each configuration's bit pattern in the hover text; the title reports
+    KL(data ‖ model), which reaches 0 only when the model matches the data.
+    """
+    pm = torch.as_tensor(probs_model).detach().to("cpu", torch.float64).flatten()
+    pd = torch.as_tensor(probs_data).detach().to("cpu", torch.float64).flatten()
+    if pm.shape != pd.shape:
+        raise ValueError(f"{pm.numel()} model probabilities but {pd.numel()} data probabilities")
+    index = list(range(pm.numel()))
+    if configs is not None:
+        rows = torch.as_tensor(configs).reshape(pm.numel(), -1).to(torch.int64).tolist()
+        hover = ["".join(str(b) for b in r) for r in rows]
+    else:
+        hover = [str(i) for i in index]
+
+    support = pd > 0
+    with torch.no_grad():
+        ratio = pd[support] / pm[support]
+        kl = float((pd[support] * ratio.log()).sum()) if bool((pm[support] > 0).all()) else math.inf
+    fig = go.Figure()
+    fig.add_trace(go.Bar(x=index, y=pm.tolist(), name="model p(v)", customdata=hover,
+                         hovertemplate="v=%{customdata}<br>model %{y:.4f}<extra></extra>"))
+    data_index = [i for i in index if bool(support[i])]
+    fig.add_trace(go.Scatter(
+        x=data_index, y=[float(pd[i]) for i in data_index], mode="markers", name="data",
+        marker=dict(symbol="diamond", size=9, color="crimson"),
+        customdata=[hover[i] for i in data_index],
+        hovertemplate="v=%{customdata}<br>data %{y:.4f}<extra></extra>"))
+    heading = f"KL(data ‖ model) = {kl:.3f} nats"
+    fig.update_layout(title=f"{title} — {heading}" if title else heading,
+                      template="plotly_white", bargap=0.1,
+                      xaxis_title="visible configuration", yaxis_title="probability",
+                      yaxis_type="log" if log_y else "linear")
+    return fig

@@ -1,0 +1,136 @@
+"""viz: grid arithmetic, tile placement, PNG output and the Plotly figures."""
+import io
+import os
+
+import pytest
+import torch
+from PIL import Image
+
+from energylab.history import History
+from energylab.viz import (curves_figure, distribution_figure, save_png, tile_images,
+                           to_png, weight_mosaic)
+
+
+def test_tile_images_grid_size_and_range():
+    x = torch.randn(4, 64)
+    grid = tile_images(x, (8, 8), nrow=2, padding=1)
+    # 2 tiles of 8 plus 3 padding lines each way
+    assert grid.shape == (19, 19)
+    assert grid.min() >= 0 and grid.max() <= 1
+    # default nrow: near square, 10 tiles -> 4 per row, 3 rows
+    assert tile_images(torch.rand(10, 64), (8, 8)).shape == (3 * 9 + 1, 4 * 9 + 1)
+
+
+def test_tile_images_accepts_image_stacks_and_colour():
+    assert tile_images(torch.rand(4, 1, 8, 8), nrow=2).shape == (19, 19)
+    assert tile_images(torch.rand(4, 8, 8), nrow=4, padding=0).shape == (8, 32)
+    rgb = tile_images(torch.rand(6, 3 * 5 * 5), (3, 5, 5), nrow=3, padding=2)
+    assert rgb.shape == (3, 2 * 7 + 2, 3 * 7 + 2)
+    with pytest.raises(ValueError):
+        tile_images(torch.rand(4, 63), (8, 8))
+
+
+def test_tile_of_known_pattern_lands_in_place():
+    x = torch.zeros(4, 8, 8)
+    x[3, 2, 5] = 1.0  # one bright pixel in the last tile
+    grid = tile_images(x, nrow=2, padding=1, normalize=None, pad_value=0.0)
+    # tile 3 is row 1, column 1: its top-left corner sits at 1 + 9 = 10
+    hot = (grid == 1.0).nonzero().tolist()
+    assert hot == [[10 + 2, 10 + 5]]
+
+
+def test_normalize_modes():
+    x = torch.stack([torch.full((4,), 2.0), torch.tensor([0.0, 1.0, 2.0, 4.0])])
+    each = tile_images(x, (2, 2), nrow=2, padding=0, normalize="each")
+    assert each[:, 2:].max() == 1 and each[:, 2:].min() == 0
+    assert torch.all(each[:, :2] == 1)  # a constant tile keeps its own (clamped) value
+    joint = tile_images(x, (2, 2), nrow=2, padding=0, normalize="all")
+    assert torch.allclose(joint[:, :2], torch.full((2, 2), 0.5))
+
+
+def test_weight_mosaic_dense_and_symmetric():
+    W = torch.zeros(64, 10)
+    W[:, 1] = torch.linspace(-2, 1, 64)
+    W[0, 2] = 0.3
+    m = weight_mosaic(W, (8, 8))
+    assert m.shape == (3 * 9 + 1, 4 * 9 + 1)
+    assert m.min() >= 0 and m.max() <= 1
+    tile = lambda j: m[1 + 9 * (j // 4): 9 + 9 * (j // 4), 1 + 9 * (j % 4): 9 + 9 * (j % 4)]
+    assert torch.all(tile(0) == 0.5)  # zero weights are mid-grey
+    assert tile(1)[0, 0] == 0.0 and tile(1)[-1, -1] == pytest.approx(0.75)
+    assert tile(2)[0, 0] == 1.0 and tile(2)[0, 1] == 0.5
+    assert weight_mosaic(torch.randn(64, 500), (8, 8), max_tiles=16).shape == (37, 37)
+
+
+def test_weight_mosaic_conv_filters():
+    assert weight_mosaic(torch.randn(9, 1, 5, 5)).shape == (3 * 6 + 1, 3 * 6 + 1)
+    # multi-channel filters: one row of channels per filter
+    assert weight_mosaic(torch.randn(4, 2, 3, 3)).shape == (4 * 4 + 1, 2 * 4 + 1)
+
+
+def test_to_png_signature_and_size():
+    img = torch.rand(19, 23)
+    data = to_png(img, scale=4)
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pic = Image.open(io.BytesIO(data))
+    assert pic.size == (23 * 4, 19 * 4) and pic.mode == "L"
+    # nearest-neighbour: each source pixel becomes a flat 4x4 block
+    px = pic.load()
+    assert px[0, 0] == px[3, 3] == round(float(img[0, 0]) * 255)
+    rgb = Image.open(io.BytesIO(to_png(torch.rand(3, 5, 6))))
+    assert rgb.size == (6, 5) and rgb.mode == "RGB"
+
+
+def test_save_png_is_atomic(tmp_path):
+    target = tmp_path / "sub" / "weights.png"
+    save_png(torch.rand(8, 8), target, scale=2)
+    save_png(torch.rand(8, 8), target, scale=3)  # overwrite in place
+    assert Image.open(target).size == (24, 24)
+    assert os.listdir(target.parent) == ["weights.png"]
+
+
+def _history():
+    h = History()
+    for step in range(0, 3000, 10):
+        h.log(step, epoch=step // 1000, recon_error=1 / (step + 1),
+              free_energy_data=-step * 0.01)
+        if step % 500 == 0:
+            h.log(step, pseudo_log_likelihood=-100 + step * 0.01)
+    h.change(1000, "learning_rate", 0.1, 0.05)
+    h.change(2000, "k", 1, 10)
+    return h
+
+
+def test_curves_figure_traces_and_change_markers():
+    h = _history()
+    fig = curves_figure(h, title="run")
+    names = [t.name for t in fig.data]
+    # "epoch" is bookkeeping, not a curve; keys get display names
+    assert names == ["reconstruction error", "free energy (data)", "log pseudo-likelihood"]
+    assert len(fig.layout.shapes) == 2
+    texts = [a.text for a in fig.layout.annotations]
+    assert "lr 0.1→0.05" in texts and "CD-k 1→10" in texts
+    assert all(s.x0 in (1000, 2000) and s.line.dash == "dash" for s in fig.layout.shapes)
+
+    fig = curves_figure(h, names=["recon_error", "unknown_metric_x"], max_points=50)
+    assert len(fig.data) == 1 and len(fig.data[0].x) <= 50
+    assert fig.data[0].x[0] == 0 and fig.data[0].x[-1] == 2990
+    # a History serialised to a dict (a run folder) plots the same
+    assert len(curves_figure(h.to_dict()).data) == 3
+    assert len(curves_figure(History()).data) == 0
+
+
+def test_distribution_figure():
+    n = 3
+    configs = torch.tensor([[(i >> b) & 1 for b in range(n)] for i in range(2 ** n)])
+    model = torch.full((8,), 1 / 8)
+    data = torch.zeros(8)
+    data[[1, 6]] = 0.5
+    fig = distribution_figure(model, data, configs=configs, title="tiny RBM")
+    assert len(fig.data) == 2
+    assert list(fig.data[0].x) == list(range(8)) and list(fig.data[1].x) == [1, 6]
+    assert fig.data[0].customdata[6] == "011"
+    assert "KL" in fig.layout.title.text
+    assert "1.386" in fig.layout.title.text  # KL = 2 * 0.5 * log(0.5 / 0.125) = log 4
+    with pytest.raises(ValueError):
+        distribution_figure(torch.ones(4) / 4, torch.ones(8) / 8)
