@@ -72,7 +72,7 @@ class Trainer:
         self.eval_every, self.check_every = eval_every, check_every
         self.monitor_size, self.max_weight, self.exact_max_units = monitor_size, max_weight, exact_max_units
         self.history = History(history_capacity)
-        self.objective = Generative()
+        self.objective = getattr(model, "objective", None) or Generative()   # a variant may bring its own
         self.sampler = make_sampler(values["sampler"])
         self.generator = torch.Generator(self.device).manual_seed(values["seed"])
         self.optimizer = self._make_optimizer()
@@ -119,7 +119,9 @@ class Trainer:
 
     def step_once(self, n: int = 1):
         """While paused: let exactly n mini-batches run, then pause again."""
-        self._step_budget = n
+        # The batch that wakes from the pause is the first of the n; the budget
+        # counts the further batches that may pass the next pause checks.
+        self._step_budget = n - 1
         self._resume.set()
 
     def stop(self):
@@ -146,13 +148,37 @@ class Trainer:
         train = self.model.check_visible(train, "training data")
         if test is not None and len(test):
             test = self.model.check_visible(test, "test data")
+        self.labels = self._labels(data, train, test) if getattr(self.model, "needs_labels", False) else None
         return train, test
+
+    def _labels(self, data, train, test) -> dict:
+        """Class labels for a classifier: {"train": (N,), "test": (M,) or None, "test_x": test}."""
+        y = getattr(data, "train_labels", None)
+        variant = self.model.config.get("variant", type(self.model).__name__)
+        if y is None:
+            raise ValueError(f"{variant} learns from labels but the data has no train_labels; use a labelled "
+                             "dataset (el.datasets.load('digits')) or el.datasets.from_array(x, labels=y)")
+        out = {"test_x": test}
+        for name, y, x in (("train", y, train), ("test", getattr(data, "test_labels", None), test)):
+            if y is None or x is None or not len(x):
+                out[name] = None
+                continue
+            y = torch.as_tensor(y).to(self.device).long()
+            if y.shape != (x.shape[0],) or y.min() < 0 or y.max() >= self.model.n_classes:
+                raise ValueError(f"{name} labels must be {x.shape[0]} class indices in [0, "
+                                 f"{self.model.n_classes}); got shape {tuple(y.shape)}, range "
+                                 f"[{y.min().item()}, {y.max().item()}]")
+            out[name] = y
+        return out
 
     def fit(self, data, epochs: int | None = None):
         """Train until `epochs` (default: the `epochs` hyperparameter) have been run; return the history."""
         if epochs is not None:
             self.params.assign("epochs", self.params.param("epochs").validate(epochs))
         train, test = self._prepare(data)
+        fit_to_data = getattr(self.model.visible, "fit_to_data", None)
+        if fit_to_data is not None:    # a standardising layer: fitted on the training set once
+            fit_to_data(train)
         n, batch = train.shape[0], self.params["batch_size"]
         self.steps_per_epoch = -(-n // batch)
         self.total_steps = self.params["epochs"] * self.steps_per_epoch
@@ -177,6 +203,8 @@ class Trainer:
                     self._emit("on_batch_start")
                     i = self.batch_index * batch
                     v = train[self._perm[i:i + batch]]
+                    if self.labels is not None:             # a classifier's objective takes (v, y)
+                        v = (v, self.labels["train"][self._perm[i:i + batch]])
                     self.last_negative = self.objective.step(self.model, v, self.sampler, self.params["k"],
                                                              1.0, self.generator)
                     self.optimizer.step()
@@ -184,7 +212,7 @@ class Trainer:
                     self.batch_index += 1
                     self._elapsed = time.perf_counter() - start
                     self._emit("on_batch_end")
-                    if self.step % self.check_every == 0:
+                    if self.step % self.check_every == 0 or self.step % eval_every == 0:
                         self._guard()
                     if self.step % eval_every == 0:
                         self.evaluate()
@@ -218,8 +246,8 @@ class Trainer:
     def _guard(self):
         """Stop with a clear message on NaN/inf or exploding weights; restore the last good state."""
         with torch.no_grad():
-            worst = max(p.detach().abs().max() for p in self.model.parameters())
-            worst = worst.item()   # one sync every check_every steps
+            # torch's max propagates NaN (Python's max() would skip it): one sync per check.
+            worst = torch.stack([p.detach().abs().max() for p in self.model.parameters()]).max().item()
         if worst == worst and worst < self.max_weight:
             self._keep_good()
             return
@@ -261,9 +289,14 @@ class Trainer:
             record["free_energy_test"] = model.free_energy(mon["test"]).mean().item()
             record["free_energy_gap"] = record["free_energy_test"] - record["free_energy_data"]
         if "binary" in mon:
-            pl = metrics.pseudo_log_likelihood(model, mon["binary"], generator=self.generator)
+            # Its own generator: measuring must not shift the training's random stream.
+            g = torch.Generator(self.device).manual_seed(self.params["seed"] + 7919 * self.step)
+            pl = metrics.pseudo_log_likelihood(model, mon["binary"], generator=g)
             record["pseudo_log_likelihood"] = pl.value
             self.pl_method = pl.method
+        labels = getattr(self, "labels", None)
+        if labels is not None and labels["test"] is not None:
+            record["accuracy"] = metrics.accuracy(model, labels["test_x"], labels["test"])
         if min(model.n_hidden, model.n_visible) <= self.exact_max_units and model.visible.discrete:
             record["exact_log_likelihood"] = metrics.exact_log_likelihood(
                 model, mon["binary"], max_units=self.exact_max_units)
