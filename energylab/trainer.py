@@ -54,7 +54,7 @@ class Trainer:
 
     def __init__(self, model, *, device="auto", schedules=None, callbacks=(), eval_every=None,
                  check_every=50, monitor_size=256, history_capacity=2000, max_weight=1e4,
-                 exact_max_units=16, **hparams):
+                 exact_max_units=12, **hparams):
         variant = VARIANTS.get(model.config.get("variant"))
         schema = variant.training if variant else TRAINING
         known = {p.name for p in schema}
