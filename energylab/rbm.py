@@ -126,6 +126,19 @@ class RBM(nn.Module):
             v = init.to(self.device, self.a.dtype)
         return self.gibbs(v, k, beta, generator)
 
+    def fit(self, data, **hparams):
+        """Train with the shared `Trainer` (same events, live hyperparameters, checkpoints); return the history.
+
+        `model.fit(el.datasets.load("digits"), lr=0.05, epochs=5)`; hyperparameters as in the variant's schema.
+        """
+        from .trainer import Trainer
+        return Trainer(self, **hparams).fit(data)
+
+    def fit(self, data, **training):
+        """Train with `energylab.Trainer` (training hyperparameters by keyword); returns the history."""
+        from .trainer import Trainer
+        return Trainer(self, **training).fit(data)
+
     # -- input checks (public entry points call these; the training loop does not) ----
     def check_visible(self, v: torch.Tensor, what: str = "visible data") -> torch.Tensor:
         if not isinstance(v, torch.Tensor):

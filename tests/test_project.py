@@ -1,0 +1,39 @@
+"""The project's own promises: one dependency list, the README's commands, CI calling them."""
+import re
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def pyproject_requirements():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    reqs = list(project["dependencies"])
+    for extra in project["optional-dependencies"].values():
+        reqs += [r for r in extra if not r.startswith("energylab")]
+    return {re.split(r"[<>=!\[ ]", r)[0].lower(): r for r in reqs}
+
+
+def test_environment_yml_lists_the_same_dependencies_as_pyproject():
+    text = (ROOT / "environment.yml").read_text().split("- pip:")[1]   # the pip section
+    listed = {re.split(r"[<>=!\[ ]", line.strip()[2:])[0].lower(): line.strip()[2:]
+              for line in text.splitlines() if re.match(r"\s+- [a-zA-Z]", line)}
+    assert listed == pyproject_requirements()
+
+
+def test_readme_shows_the_two_commands_and_ci_runs_the_test_command():
+    readme = (ROOT / "README.md").read_text()
+    assert "make dashboard" in readme and "make test" in readme
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_no_checkpoint_loading_unpickles_arbitrary_objects():
+    for path in (ROOT / "energylab").rglob("*.py"):
+        for line in path.read_text().splitlines():
+            if "torch.load(" in line:
+                assert "weights_only=True" in line, f"{path.name}: {line.strip()}"
+
+
+def test_streamlit_is_imported_only_by_the_dashboard():
+    for path in (ROOT / "energylab").rglob("*.py"):
+        assert "import streamlit" not in path.read_text(), path
