@@ -292,7 +292,8 @@ class Trainer:
             # Its own generator: measuring must not shift the training's random stream.
             g = torch.Generator(self.device).manual_seed(self.params["seed"] + 7919 * self.step)
             pl = metrics.pseudo_log_likelihood(model, mon["binary"], generator=g)
-            record["pseudo_log_likelihood"] = pl.value
+            # Exact and estimated PL are different measurements: they get different names.
+            record["pseudo_log_likelihood" if pl.method == "exact" else "pseudo_log_likelihood_1bit"] = pl.value
             self.pl_method = pl.method
         labels = getattr(self, "labels", None)
         if labels is not None and labels["test"] is not None:

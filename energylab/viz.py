@@ -24,9 +24,12 @@ METRIC_LABELS = {
     "recon_error": "reconstruction error",
     "free_energy_data": "free energy (data)",
     "free_energy_model": "free energy (model samples)",
-    "free_energy_val": "free energy (validation)",
-    "free_energy_gap": "free-energy gap (val − train)",
-    "pseudo_log_likelihood": "log pseudo-likelihood",
+    "free_energy_test": "free energy (held-out)",
+    "free_energy_gap": "free-energy gap (held-out − train)",
+    "pseudo_log_likelihood": "log pseudo-likelihood (exact)",
+    "pseudo_log_likelihood_1bit": "log pseudo-likelihood (one-bit estimate)",
+    "exact_kl": "exact KL(data ‖ model)",
+    "accuracy": "test accuracy",
     "exact_log_likelihood": "exact log-likelihood",
     "ais_log_likelihood": "AIS log-likelihood",
     "log_partition": "log Z",
@@ -37,7 +40,7 @@ METRIC_LABELS = {
 PARAM_LABELS = {"learning_rate": "lr", "lr": "lr", "momentum": "momentum",
                 "weight_decay": "weight decay", "k": "CD-k", "batch_size": "batch"}
 # Bookkeeping columns that are not curves worth plotting by default.
-_NOT_CURVES = {"epoch", "time", "elapsed", "wall_time"}
+_NOT_CURVES = {"epoch", "time", "elapsed", "wall_time", "samples_per_s"}
 
 
 def label(key: str) -> str:

@@ -106,7 +106,7 @@ def test_curves_figure_traces_and_change_markers():
     fig = curves_figure(h, title="run")
     names = [t.name for t in fig.data]
     # "epoch" is bookkeeping, not a curve; keys get display names
-    assert names == ["reconstruction error", "free energy (data)", "log pseudo-likelihood"]
+    assert names == ["reconstruction error", "free energy (data)", "log pseudo-likelihood (exact)"]
     assert len(fig.layout.shapes) == 2
     texts = [a.text for a in fig.layout.annotations]
     assert "lr 0.1→0.05" in texts and "CD-k 1→10" in texts
