@@ -1,0 +1,235 @@
+"""The `energylab` command line and the run folder it writes.
+
+Commands run in-process through `cli.main([...])` (fast); one test runs the
+installed `energylab` script to check the entry point. Numbers are checked
+against ground truth: the exact log-likelihood the CLI prints is recomputed by
+enumeration, a resumed run must equal an uninterrupted one bit for bit.
+"""
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import energylab as el
+from energylab import cli
+from energylab.runfolder import RunFolder, list_runs
+
+FILES = ["config.json", "history.json", "history.csv", "checkpoint.pt", "weights.png", "samples.png",
+         "reconstructions.png", "summary.json"]
+# 1437 digits / batch 128 -> 12 steps per epoch
+SMALL = ["--variant", "RBM", "--dataset", "digits", "--n-hidden", "8", "--batch-size", "128"]
+STEPS_PER_EPOCH = 12
+
+
+def train(out, *extra):
+    return cli.main(["train", *SMALL, "--quiet", "--out", str(out), *extra])
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "run"
+    assert train(out, "--epochs", "2") == 0
+    return out
+
+
+def test_train_writes_every_file(run_dir):
+    for name in FILES:
+        assert (run_dir / name).is_file(), name
+    history = el.History.from_json((run_dir / "history.json").read_text())
+    assert len(history) > 0
+    steps = [r["step"] for r in history.records]
+    assert steps == sorted(steps) and steps[-1] == 2 * STEPS_PER_EPOCH
+    csv_lines = (run_dir / "history.csv").read_text().splitlines()
+    assert csv_lines[0].startswith("step,") and len(csv_lines) == len(history) + 1
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "finished" and summary["step"] == 2 * STEPS_PER_EPOCH
+    assert summary["final"]["recon_error"] == history.last("recon_error")
+    assert summary["pseudo_log_likelihood_method"] == "exact"
+
+
+def test_config_round_trips(run_dir):
+    config = RunFolder(run_dir).read_config()
+    assert config == json.loads((run_dir / "config.json").read_text())
+    assert config["variant"] == "RBM" and config["model"] == {"n_hidden": 8, "init_std": 0.01}
+    assert config["training"]["batch_size"] == 128 and config["training"]["epochs"] == 2
+    assert config["training"]["lr"] == el.VARIANTS["RBM"].param("lr").default
+    assert config["dataset"]["name"] == "digits" and config["dataset"]["image_shape"] == [8, 8]
+    assert config["seed"] == 0 and config["device"] == "cpu" and config["energylab_version"] == el.__version__
+    assert "--n-hidden 8" in config["command"]
+    # the config rebuilds the same architecture, and the checkpoint fills it
+    rebuilt = el.make(config["variant"], config["n_visible"], **config["model"])
+    loaded = el.load(run_dir / "checkpoint.pt")
+    assert {k: v.shape for k, v in rebuilt.state_dict().items()} == \
+        {k: v.shape for k, v in loaded.state_dict().items()}
+    assert loaded.config["hparams"] == config["model"]
+
+
+def test_resume_continues_the_run_bit_for_bit(run_dir, tmp_path, capsys):
+    resumed = tmp_path / "resumed"
+    shutil.copytree(run_dir, resumed)
+    assert cli.main(["train", "--resume", str(resumed), "--epochs", "1"]) == 0
+    assert "epoch 3/3" in capsys.readouterr().err           # the progress bar
+    straight = tmp_path / "straight"
+    assert train(straight, "--epochs", "3") == 0
+    a, b = el.load(resumed / "checkpoint.pt"), el.load(straight / "checkpoint.pt")
+    for (name, x), y in zip(a.state_dict().items(), b.state_dict().values()):
+        assert torch.equal(x, y), name
+    history = RunFolder(resumed).read_history()
+    assert [r["step"] for r in history.records] == [r["step"] for r in RunFolder(straight).read_history().records]
+    assert history.records[-1]["step"] == 3 * STEPS_PER_EPOCH
+    config = RunFolder(resumed).read_config()
+    assert config["resumed"][0]["from_step"] == 2 * STEPS_PER_EPOCH
+
+    # a live hyperparameter may change on resume; the change lands in the history
+    assert cli.main(["train", "--resume", str(resumed / "checkpoint.pt"), "--epochs", "1", "--lr", "0.02",
+                     "--quiet"]) == 0
+    payload = el.checkpoint.read(resumed / "checkpoint.pt")
+    assert payload["position"][0] == 4 * STEPS_PER_EPOCH
+    history = RunFolder(resumed).read_history()
+    assert {"step": 3 * STEPS_PER_EPOCH, "name": "lr", "old": 0.05, "new": 0.02} in history.changes
+    assert RunFolder(resumed).read_config()["training"]["lr"] == 0.02
+
+    # nothing left to do without --epochs; fixed hyperparameters cannot change
+    assert cli.main(["train", "--resume", str(resumed), "--quiet"]) == 0
+    assert "nothing to do" in capsys.readouterr().out
+    for bad, word in ((["--n-hidden", "9"], "--n-hidden"), (["--batch-size", "32"], "--batch-size")):
+        with pytest.raises(SystemExit) as exc:
+            cli.main(["train", "--resume", str(resumed), *bad])
+        assert exc.value.code == 2 and word in capsys.readouterr().err
+
+
+def _exact_test_ll(run_dir):
+    """Ground truth: enumerate the 2^8 hidden states on the stochastically binarized test set."""
+    model = el.load(run_dir / "checkpoint.pt")
+    data = el.datasets.load("digits")
+    x = el.datasets.binarize(data.test, "stochastic", torch.Generator().manual_seed(0))
+    return el.metrics.exact_log_likelihood(model, x)
+
+
+def test_evaluate_table_and_json(run_dir, capsys):
+    assert cli.main(["evaluate", str(run_dir)]) == 0
+    text = capsys.readouterr().out
+    for label in ("reconstruction error", "free energy", "pseudo-log-likelihood", "exact log-likelihood",
+                  "free-energy gap"):
+        assert label in text
+    assert cli.main(["evaluate", str(run_dir), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    m = result["metrics"]
+    assert result["split"] == "test" and result["n_examples"] == 360
+    assert m["pseudo_log_likelihood"]["method"] == "exact"        # 64 visible units: every bit flipped
+    assert m["exact_log_likelihood"]["value"] == pytest.approx(_exact_test_ll(run_dir), abs=1e-9)
+    # log-probabilities of discrete states, and a squared error
+    assert m["exact_log_likelihood"]["value"] < 0
+    assert m["pseudo_log_likelihood"]["value"] < 0 and m["reconstruction_error"]["value"] > 0
+    assert math.isfinite(m["free_energy_gap"]["value"])
+
+    assert cli.main(["evaluate", str(run_dir), "--json", "--exact-max-units", "4", "--split", "train"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["n_examples"] == 1437
+    assert result["metrics"]["exact_log_likelihood"]["value"] is None
+    assert result["metrics"]["exact_log_likelihood"]["method"].startswith("not computable exactly (")
+
+
+def test_sample_writes_a_png_grid(run_dir, tmp_path, capsys):
+    out = tmp_path / "s.png"
+    assert cli.main(["sample", str(run_dir), "--n", "16", "--k", "20", "--out", str(out), "--scale", "1"]) == 0
+    assert capsys.readouterr().out.strip() == str(out)
+    image = np.asarray(Image.open(out))
+    side = 4 * (8 + 1) + 1                      # 4 x 4 tiles of 8 x 8 pixels, 1-pixel padding
+    assert image.shape == (side, side)
+    assert set(np.unique(image)) <= {0, 255}    # Bernoulli samples are binary; padding is white
+    assert cli.main(["sample", str(run_dir), "--n", "4", "--k", "5"]) == 0
+    default = Path(capsys.readouterr().out.strip())
+    assert default.parent == run_dir and Image.open(default).size == (4 * (2 * 9 + 1),) * 2   # auto scale 4
+
+
+def test_variants_and_datasets_tables(capsys):
+    assert cli.main(["variants"]) == 0
+    text = capsys.readouterr().out
+    assert all(name in text for name in el.VARIANTS) and "Hinton 2002" in text
+    assert cli.main(["variants", "RBM"]) == 0
+    text = capsys.readouterr().out
+    for p in el.VARIANTS["RBM"].schema:
+        assert p.name in text and p.help in text
+    assert cli.main(["variants", "RBM", "--markdown"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "| name | type | default | range | live | help |"
+    assert "| lr | float | 0.05 | [1e-05, 1] | yes |" in "\n".join(lines)
+    assert cli.main(["datasets"]) == 0
+    text = capsys.readouterr().out
+    assert all(name in text for name in el.datasets.names())
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["variants", "NoSuchRBM"])
+    assert exc.value.code == 2 and "RBM" in capsys.readouterr().err
+
+
+def _train_parser(variant):
+    parser = cli.build_parser(variant)
+    sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
+    return sub.choices["train"]
+
+
+@pytest.mark.parametrize("variant", list(el.VARIANTS))
+def test_generated_flags_match_the_schema(variant):
+    parser = _train_parser(variant)
+    help_text = " ".join(parser.format_help().split())
+    for p in el.VARIANTS[variant].schema:
+        option = "--" + p.name.replace("_", "-")
+        action = parser._option_string_actions[option]
+        assert action.dest == p.name and action.default is None
+        assert " ".join(p.help.split()) in help_text and f"default: {p.default}" in help_text
+    # values are parsed and validated by the Param itself
+    args = parser.parse_args(["--lr", "0.01", "--k", "3", "--sampler", "pcd"])
+    assert (args.lr, args.k, args.sampler) == (0.01, 3, "pcd")
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--lr", "-1"], ["--lr", "'lr'"]),
+    (["--k", "0"], ["--k", "'k'"]),
+    (["--dataset", "no-such-data"], ["no-such-data", "digits", "bars-and-stripes"]),
+    (["--dataset", "two-moons"], ["'real'", "GaussianRBM"]),
+    (["--dataset-option", "bogus=1"], ["bogus", "binarize"]),
+    (["--dataset-option", "binarize"], ["KEY=VALUE"]),
+])
+def test_bad_input_exits_2_naming_the_problem(argv, words, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["train", "--epochs", "1", "--out", str(tmp_path / "r"), *argv])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "error:" in err
+    for word in words:
+        assert word in err
+    assert not (tmp_path / "r" / "checkpoint.pt").exists()
+
+
+def test_run_folder_api(run_dir, tmp_path):
+    a = RunFolder.create(tmp_path, "RBM", "digits")
+    b = RunFolder.create(tmp_path, "RBM", "digits")           # same second: still a new folder
+    assert a.path != b.path and a.path.is_dir() and b.path.is_dir()
+    a.write_config({"variant": "RBM", "dataset": {"name": "digits"}, "x": float("nan")})
+    assert a.read_config()["x"] == "nan"                      # strict JSON on disk
+    assert [r.path for r in list_runs(tmp_path)] == [a.path]  # b has no config yet
+    with pytest.raises(FileExistsError, match="--resume"):
+        RunFolder.create(out=a.path)
+    with pytest.raises(FileNotFoundError, match="not an energylab run folder"):
+        RunFolder.open(tmp_path / "nothing")
+    everything = RunFolder.open(run_dir / "checkpoint.pt").read()
+    assert everything["config"]["variant"] == "RBM" and len(everything["history"]) > 0
+    assert {"weights", "samples", "reconstructions"} <= set(everything["images"])
+
+
+def test_installed_entry_point(run_dir):
+    script = shutil.which("energylab", path=str(Path(sys.executable).parent))
+    assert script, "the console script is missing: run .venv/bin/pip install -e . --no-deps"
+    done = subprocess.run([script, "evaluate", str(run_dir), "--json"], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["metrics"]["pseudo_log_likelihood"]["method"] == "exact"
