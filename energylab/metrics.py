@@ -61,6 +61,12 @@ def energy(model, v, h) -> torch.Tensor:
 
 def enumerated_layer(model, max_units: int = MAX_ENUMERATED_UNITS) -> str:
     """Which layer exact computations enumerate: the smaller discrete one."""
+    approximate = [layer.name for layer in (model.visible, model.hidden)
+                   if not getattr(layer, "exact_free_energy", True)]
+    if approximate:
+        raise ValueError(f"exact computation is not available: the {', '.join(approximate)} units of this model "
+                         "have an approximate log-partition (exact_free_energy = False); report "
+                         "reconstruction error or free-energy curves instead")
     options = [(layer.size, name) for name, layer in (("hidden", model.hidden), ("visible", model.visible))
                if layer.discrete and hasattr(layer, "enumerate")]
     if not options or min(options)[0] > max_units:
@@ -212,3 +218,20 @@ def reconstruction_error(model, v) -> float:
 def free_energy_gap(model, train, test) -> float:
     """Mean F(test) - mean F(train): grows when the model overfits (Hinton 2012, section 6)."""
     return (free_energy(model, test).mean() - free_energy(model, train).mean()).item()
+
+
+@torch.no_grad()
+def accuracy(model, x, y) -> float:
+    """Fraction of examples whose predicted class `model.predict(x)` equals the label y."""
+    if not hasattr(model, "predict"):
+        raise ValueError(f"{type(model).__name__} is not a classifier (it has no predict); accuracy needs a "
+                         "classification variant such as DiscriminativeRBM")
+    y = torch.as_tensor(y).to(model.device).reshape(-1)
+    pred = model.predict(x)
+    if pred.shape != y.shape:
+        raise ValueError(f"{pred.shape[0]} inputs but {y.shape[0]} labels; give one label per input")
+    return (pred == y).double().mean().item()
+
+
+# Annealed importance sampling for models too large to enumerate (energylab/ais.py).
+from .ais import ais_log_likelihood, ais_log_partition  # noqa: E402,F401

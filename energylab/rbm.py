@@ -126,13 +126,15 @@ class RBM(nn.Module):
             v = init.to(self.device, self.a.dtype)
         return self.gibbs(v, k, beta, generator)
 
-    def fit(self, data, **hparams):
-        """Train with the shared `Trainer` (same events, live hyperparameters, checkpoints); return the history.
-
-        `model.fit(el.datasets.load("digits"), lr=0.05, epochs=5)`; hyperparameters as in the variant's schema.
-        """
-        from .trainer import Trainer
-        return Trainer(self, **hparams).fit(data)
+    def set_hparam(self, name: str, value) -> None:
+        """Change a live model hyperparameter between batches (a variant declares which are live)."""
+        setter = getattr(self, f"_set_{name}", None)
+        if setter is None:
+            raise ValueError(f"{type(self).__name__} has no model hyperparameter {name!r} that can change "
+                             "while training runs")
+        setter(value)
+        if self.config:
+            self.config["hparams"][name] = value
 
     def fit(self, data, **training):
         """Train with `energylab.Trainer` (training hyperparameters by keyword); returns the history."""

@@ -62,7 +62,11 @@ class Trainer:
         if unknown:
             raise ValueError(f"unknown training hyperparameter(s) {unknown}; the trainer takes {sorted(known)}")
         values = {p.name: p.validate(hparams.get(p.name, p.default)) for p in schema}
-        self.params = LiveParams(schema, values)
+        self._training_names = [p.name for p in schema]
+        # Live *model* hyperparameters (e.g. dropout p) join the record; the model applies them.
+        model_live = tuple(p for p in (variant.params if variant else ()) if p.live)
+        values.update({p.name: model.config["hparams"][p.name] for p in model_live})
+        self.params = LiveParams(schema + model_live, values)
         self.device = resolve_device(device)
         self.model = model.to(self.device)
         self.schedules = dict(schedules or {})
@@ -96,6 +100,8 @@ class Trainer:
 
     def _apply_hparams(self):
         for name, old, new in self.params.poll():
+            if name not in self._training_names:
+                self.model.set_hparam(name, new)
             self.schedules.pop(name, None)       # a person's change overrides the schedule
             self.history.change(self.step, name, old, new)
         if self.schedules:
@@ -173,6 +179,9 @@ class Trainer:
 
     def fit(self, data, epochs: int | None = None):
         """Train until `epochs` (default: the `epochs` hyperparameter) have been run; return the history."""
+        layerwise = getattr(self.model, "fit_layerwise", None)
+        if layerwise is not None:     # a stack (deep.py): its layers are trained one by one on cached features
+            return layerwise(self, data, epochs)
         if epochs is not None:
             self.params.assign("epochs", self.params.param("epochs").validate(epochs))
         train, test = self._prepare(data)
@@ -312,7 +321,8 @@ class Trainer:
         state = {"optimizer": self.optimizer.state_dict(), "sampler": self.sampler.state_dict(),
                  "generator": self.generator.get_state(), "perm": self._perm,
                  "position": [self.step, self.epoch, self.batch_index], "elapsed": self._elapsed,
-                 "training": json.dumps({"params": self.params.values(),
+                 "training": json.dumps({"params": {k: v for k, v in self.params.values().items()
+                                                    if k in self._training_names},
                                          "schedules": {k: s.to_dict() for k, s in self.schedules.items()}}),
                  "history": json.dumps(self.history.to_dict())}
         return checkpoint.save(path, self.model, **state)

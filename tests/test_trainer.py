@@ -224,3 +224,14 @@ def test_a_failed_write_leaves_the_previous_checkpoint_intact(digits, tmp_path, 
     with pytest.raises(OSError):
         trainer.save_checkpoint(path)
     assert path.read_bytes() == before and not list(tmp_path.glob("*.tmp"))
+
+
+def test_a_live_model_hyperparameter_reaches_the_model_and_its_checkpoint(digits, tmp_path):
+    model = el.make("DropoutRBM", n_visible=64, n_hidden=16, p=0.5)
+    trainer = el.Trainer(model, epochs=1, batch_size=32, callbacks=[At(3, lambda t: t.params.set("p", 0.8))])
+    history = trainer.fit(digits)
+    assert model.mask.p == 0.8 and model.config["hparams"]["p"] == 0.8
+    assert {"step": 3, "name": "p", "old": 0.5, "new": 0.8} in history.changes
+    assert el.load(trainer.save_checkpoint(tmp_path / "c.pt")).mask.p == 0.8
+    with pytest.raises(ValueError, match="no model hyperparameter"):
+        small_model().set_hparam("p", 0.5)
