@@ -6,7 +6,7 @@
     history = el.Trainer(model, lr=0.05, k=1, epochs=5).fit(data)
     el.metrics.pseudo_log_likelihood(model, el.datasets.binarize(data.test, "threshold"))
 """
-from . import datasets, metrics, schedules, units, viz
+from . import ais, datasets, metrics, schedules, units, viz
 from .checkpoint import CheckpointError, load
 from .couplings import Dense
 from .history import History
@@ -14,6 +14,7 @@ from .rbm import RBM
 from .registry import VARIANTS, Param, Variant, make, register
 from .samplers import CD, PCD
 from .trainer import Callback, Trainer, TrainingDiverged
+from . import variants  # noqa: E402,F401  (registers the named variants)
 
 __version__ = "0.1.0"
 __all__ = ["datasets", "metrics", "schedules", "units", "viz", "load", "CheckpointError", "Dense", "History",

@@ -9,6 +9,7 @@ particles, the statistic contrastive divergence follows).
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -47,3 +48,59 @@ class Dense(nn.Module):
     def extra_repr(self) -> str:
         return f"{self.W.shape[0]} x {self.W.shape[1]}"
 
+
+
+class Conv2d(nn.Module):
+    """Shared 2-D filters `W` of shape (n_filters, channels, filter_height, filter_width).
+
+    Lee, Grosse, Ranganath & Ng 2009, "Convolutional deep belief networks for
+    scalable unsupervised learning of hierarchical representations": hidden
+    group k sees the *valid* cross-correlation of the image with filter k
+    (`up`), and the image sees the *full* convolution of every hidden map with
+    its filter (`down`, the adjoint of `up`, so the energy is symmetric).
+
+    The visible layer may be kept flat, (batch, C*H*W), so that datasets and the
+    trainer never see images (`flat_visible=True`); the hidden layer is always
+    (batch, n_filters, H - fh + 1, W - fw + 1). Hidden *biases* are not this
+    class's business: the model ties one bias per filter, shape (n_filters, 1, 1),
+    and the unit laws broadcast it over positions.
+    """
+
+    def __init__(self, image_shape: tuple, n_filters: int, filter_shape: tuple, init_std: float = 0.01,
+                 generator: torch.Generator | None = None, flat_visible: bool = True):
+        super().__init__()
+        channels, height, width = image_shape
+        fh, fw = filter_shape
+        if fh > height or fw > width:
+            raise ValueError(f"filters of {fh}x{fw} do not fit images of {height}x{width}; "
+                             "use smaller filters")
+        self.image_shape, self.flat_visible = (channels, height, width), flat_visible
+        self.W = nn.Parameter(torch.randn(n_filters, channels, fh, fw, generator=generator) * init_std)
+
+    @property
+    def n_filters(self) -> int:
+        return self.W.shape[0]
+
+    @property
+    def visible_shape(self):
+        c, h, w = self.image_shape
+        return (c * h * w,) if self.flat_visible else self.image_shape
+
+    @property
+    def hidden_shape(self):
+        _, h, w = self.image_shape
+        return (self.n_filters, h - self.W.shape[2] + 1, w - self.W.shape[3] + 1)
+
+    def up(self, sv: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(sv.reshape((-1,) + self.image_shape), self.W)
+
+    def down(self, sh: torch.Tensor) -> torch.Tensor:
+        image = F.conv_transpose2d(sh.reshape((-1,) + self.hidden_shape), self.W)
+        return image.flatten(1) if self.flat_visible else image
+
+    def energy(self, sv: torch.Tensor, sh: torch.Tensor) -> torch.Tensor:
+        return -(self.up(sv) * sh.reshape((-1,) + self.hidden_shape)).flatten(1).sum(1)
+
+    def extra_repr(self) -> str:
+        k, c, fh, fw = self.W.shape
+        return f"{k} filters of {c}x{fh}x{fw} over {self.image_shape}"

@@ -21,7 +21,7 @@ class Param:
     """One hyperparameter: type, range, default, whether it may change while training runs, help."""
 
     name: str
-    kind: str                       # "float" | "int" | "bool" | "choice"
+    kind: str                       # "float" | "int" | "bool" | "choice" | "ints" (e.g. layer sizes "256,64")
     default: Any
     help: str
     low: float | None = None
@@ -33,6 +33,8 @@ class Param:
     def validate(self, value):
         """Return `value` coerced to the parameter's type, or raise a ValueError that says why."""
         where = f"hyperparameter {self.name!r}"
+        if self.kind == "ints":
+            return self._validate_ints(value, where)
         if self.kind == "choice":
             if value not in self.choices:
                 raise ValueError(f"{where} must be one of {list(self.choices)}, got {value!r}")
@@ -57,6 +59,20 @@ class Param:
             raise ValueError(f"{where} must lie in [{self.low}, {self.high}], got {value!r} ({self.help})")
         return number
 
+    def _validate_ints(self, value, where) -> str:
+        """Whole numbers separated by commas ("256,64", or a list), each in [low, high]; canonical text back."""
+        parts = value.replace(" ", "").split(",") if isinstance(value, str) else list(value)
+        parts = [] if parts == [""] else parts
+        try:
+            numbers = [float(x) for x in parts]
+        except (TypeError, ValueError):
+            numbers = [math.nan]
+        if not all(math.isfinite(x) and x == int(x) for x in numbers):
+            raise ValueError(f"{where} must be whole numbers separated by commas, e.g. '256,64'; got {value!r}")
+        if any((self.low is not None and x < self.low) or (self.high is not None and x > self.high) for x in numbers):
+            raise ValueError(f"{where} must hold numbers in [{self.low}, {self.high}], got {value!r} ({self.help})")
+        return ",".join(str(int(x)) for x in numbers)
+
     def to_dict(self) -> dict:
         d = asdict(self)
         d["choices"] = list(self.choices)
@@ -69,7 +85,8 @@ TRAINING = (
     Param("momentum", "float", 0.5, "momentum of the updates (Hinton's guide: 0.5, later 0.9)", 0.0, 0.99, live=True),
     Param("weight_decay", "float", 1e-4, "L2 penalty on the weights (not the biases)", 0.0, 0.1, live=True, log=True),
     Param("k", "int", 1, "Gibbs steps per update in the negative phase (CD-k / PCD-k)", 1, 100, live=True),
-    Param("sampler", "choice", "cd", "negative phase: contrastive divergence or persistent chains", choices=("cd", "pcd")),
+    Param("sampler", "choice", "cd", "negative phase: contrastive divergence, persistent chains, parallel "
+          "tempering (pt) or the driven sampler", choices=("cd", "pcd", "pt", "driven")),
     Param("batch_size", "int", 64, "examples per mini-batch", 1, 4096),
     Param("epochs", "int", 10, "passes over the training set", 1, 10000),
     Param("seed", "int", 0, "seed of every random draw of the run (reproducible runs)", 0, 2**31 - 1),
