@@ -19,7 +19,7 @@ import time
 
 import torch
 
-from . import checkpoint, metrics
+from . import checkpoint, metrics, regularizers
 from .history import History
 from .live import LiveParams
 from .objectives import Generative
@@ -92,11 +92,9 @@ class Trainer:
 
     # -- optimisation -------------------------------------------------------------
     def _make_optimizer(self):
-        decayed = [p for n, p in self.model.named_parameters() if n.endswith("W") or n.endswith("weight")]
-        others = [p for n, p in self.model.named_parameters() if not (n.endswith("W") or n.endswith("weight"))]
-        groups = [{"params": decayed, "weight_decay": self.params["weight_decay"]},
-                  {"params": others, "weight_decay": 0.0}]   # biases are not decayed (Hinton 2012, 10)
-        return torch.optim.SGD(groups, lr=self.params["lr"], momentum=self.params["momentum"])
+        # SGD-momentum, Adam or RMSProp; biases are not decayed (Hinton 2012, 10). See regularizers.py.
+        p = self.params
+        return regularizers.make_optimizer(self.model, p["optimizer"], p["lr"], p["momentum"], p["weight_decay"])
 
     def _apply_hparams(self):
         for name, old, new in self.params.poll():
@@ -108,10 +106,15 @@ class Trainer:
             progress = self.step / max(1, self.total_steps)
             for name, schedule in self.schedules.items():
                 self.params.assign(name, self.params.param(name).validate(schedule(progress)))
-        lr, momentum, wd = self.params["lr"], self.params["momentum"], self.params["weight_decay"]
-        for i, group in enumerate(self.optimizer.param_groups):
-            group["lr"], group["momentum"] = lr, momentum
-            group["weight_decay"] = wd if i == 0 else 0.0
+        regularizers.set_hyperparameters(self.optimizer, self.params["lr"], self.params["momentum"],
+                                         self.params["weight_decay"])
+
+    def _regularized_step(self, v):
+        """L1 / sparsity penalties and freezing on the gradients, the optimizer step, then max-norm."""
+        p = self.params
+        regularizers.add_penalties(self.model, v, p["l1"], p["sparsity_penalty"], p["target_activation"], p["freeze"])
+        self.optimizer.step()
+        regularizers.apply_constraints(self.model, p["max_norm"])
 
     # -- control from other threads -----------------------------------------------
     def pause(self):
@@ -216,7 +219,7 @@ class Trainer:
                         v = (v, self.labels["train"][self._perm[i:i + batch]])
                     self.last_negative = self.objective.step(self.model, v, self.sampler, self.params["k"],
                                                              1.0, self.generator)
-                    self.optimizer.step()
+                    self._regularized_step(v)
                     self.step += 1
                     self.batch_index += 1
                     self._elapsed = time.perf_counter() - start

@@ -117,7 +117,7 @@ class ClassRBM(RBM):
         h = self.hidden.sample(self.hidden_field_xy(x, y), self.b, 1.0, generator)
         for step in range(k):
             x = self.sample_v(h, 1.0, generator)
-            y = self.labels.sample(0 * self.label_coupling.down(h), self.d, 1.0, generator)
+            y = self.labels.sample(self.label_coupling.down(h), self.d, 1.0, generator)
             if step < k - 1:
                 h = self.hidden.sample(self.hidden_field_xy(x, y), self.b, 1.0, generator)
         return x, y
