@@ -235,3 +235,14 @@ def test_a_live_model_hyperparameter_reaches_the_model_and_its_checkpoint(digits
     assert el.load(trainer.save_checkpoint(tmp_path / "c.pt")).mask.p == 0.8
     with pytest.raises(ValueError, match="no model hyperparameter"):
         small_model().set_hparam("p", 0.5)
+
+
+@pytest.mark.parametrize("variant,name,value,attribute", [
+    ("HybridDiscriminativeRBM", "alpha", 0.5, lambda m: m.objective.alpha),
+    ("ConvRBM", "sparsity_cost", 2.0, lambda m: m.objective.cost),
+])
+def test_live_objective_hyperparameters(digits, variant, name, value, attribute):
+    model = el.make(variant, n_visible=64)
+    trainer = el.Trainer(model, epochs=1, batch_size=32, callbacks=[At(2, lambda t: t.params.set(name, value))])
+    trainer.fit(digits)
+    assert attribute(model) == value and model.config["hparams"][name] == value

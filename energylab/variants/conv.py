@@ -130,6 +130,13 @@ class ConvRBM(RBM):
         self.a.register_hook(self._tie_visible_bias)
         self.objective = objective
 
+    # Live hyperparameters (RBM.set_hparam): the sparsity term of the objective.
+    def _set_sparsity_target(self, value):
+        self.objective.target = float(value)
+
+    def _set_sparsity_cost(self, value):
+        self.objective.cost = float(value)
+
     def _tie_visible_bias(self, grad):
         # a holds one value per pixel, kept equal within a channel: the shared c of the paper
         # receives the sum of its pixels' gradients. (a starts at zero, so it stays tied.)
@@ -193,8 +200,9 @@ PARAMS = (
           choices=("none", "probabilistic-max")),
     Param("pool_size", "int", 2, "side C of the C x C pooling blocks (with pooling)", 1, 16),
     Param("sparsity_target", "float", 0.05, "target mean activation p of each filter's hidden units", 1e-4, 0.5,
-          log=True),
-    Param("sparsity_cost", "float", 0.0, "rate lambda pushing activations to the target (0: off)", 0.0, 100.0),
+          live=True, log=True),
+    Param("sparsity_cost", "float", 0.0, "rate lambda pushing activations to the target (0: off)", 0.0, 100.0,
+          live=True),
     INIT_STD,
 )
 REFERENCE = "Lee, Grosse, Ranganath & Ng 2009 (ICML), Convolutional deep belief networks"

@@ -42,6 +42,12 @@ class ClassRBM(RBM):
         self.d = nn.Parameter(torch.zeros(n_classes))
         self.objective = objective
 
+    def _set_alpha(self, value):
+        """Live weight of the hybrid's generative term (RBM.set_hparam)."""
+        if not hasattr(self.objective, "alpha"):
+            raise ValueError("only the hybrid objective has a generative weight alpha")
+        self.objective.alpha = float(value)
+
     @property
     def U(self) -> torch.Tensor:
         return self.label_coupling.W
@@ -128,7 +134,7 @@ class ClassRBM(RBM):
 N_HIDDEN = Param("n_hidden", "int", 100, "number of hidden units", 1, 100000)
 N_CLASSES = Param("n_classes", "int", 10, "number of classes (labels 0 .. n_classes - 1)", 2, 10000)
 ALPHA = Param("alpha", "float", 0.01, "weight of the generative term -log p(x, y) (Larochelle & Bengio: 0.01 "
-              "on MNIST)", 0.0, 100.0)
+              "on MNIST)", 0.0, 100.0, live=True)
 REFERENCE = "Larochelle & Bengio 2008 (ICML), Classification using discriminative RBMs"
 # Exact gradients: a larger step and momentum than CD needs (checked on the digits test).
 TRAINING = {"lr": 0.1, "momentum": 0.9, "weight_decay": 0.0, "batch_size": 32, "epochs": 20}
