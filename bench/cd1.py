@@ -69,11 +69,17 @@ def sklearn_epoch(x: torch.Tensor) -> float:
     return timed(rbm.fit, data)
 
 
-def other_library_epoch(python: Path, script: str, data_file: Path, threads: int, *extra) -> float:
+def other_library_epoch(python: Path, script: str, data_file: Path, threads: int, *extra,
+                        info: dict | None = None) -> float:
+    """Seconds from the last stdout line ({"seconds": ...}) of a script run in another venv;
+    the line's other keys (Paysage's "backend") go into `info` when given."""
     out = subprocess.run([str(python), str(HERE / "others" / script), str(data_file), "--threads", str(threads),
                           "--hidden", str(N_HIDDEN), "--batch", str(BATCH), "--lr", str(LR), *extra],
                          capture_output=True, text=True, timeout=1200, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])["seconds"]
+    reported = json.loads(out.stdout.strip().splitlines()[-1])
+    if info is not None:
+        info.update(reported)
+    return reported["seconds"]
 
 
 def compute_floor(x: torch.Tensor, reps: int = 3) -> dict:
@@ -115,8 +121,10 @@ def run(x: torch.Tensor, reps: int = 3, threads: int = 2) -> dict:
         notes["Learnergy 2.0.2"] = "not installed (run bench/setup_others.sh)"
     status = HERE / ".paysage-status"
     paysage = HERE / ".venv-paysage" / "bin" / "python"
+    paysage_info = {}
     if status.exists() and status.read_text().startswith("installed") and (HERE / "others" / "paysage_cd1.py").exists():
-        runners["Paysage 0.2.1"] = lambda _: other_library_epoch(paysage, "paysage_cd1.py", data_file, threads)
+        runners["Paysage 0.2.1"] = lambda _: other_library_epoch(paysage, "paysage_cd1.py", data_file, threads,
+                                                                 info=paysage_info)
     else:
         notes["Paysage 0.2.1"] = status.read_text().strip() if status.exists() else "not attempted"
     times = {name: [] for name in runners}
@@ -124,6 +132,8 @@ def run(x: torch.Tensor, reps: int = 3, threads: int = 2) -> dict:
         for name, fn in runners.items():
             times[name].append(fn(x))
     result = {name: summary(t) for name, t in times.items()}
+    if "backend" in paysage_info:              # pytorch/cpu as in the reference numbers, or python/cpu
+        result["Paysage 0.2.1"]["backend"] = paysage_info["backend"]
     floor = compute_floor(x)
     ours = result["energylab"]["median_s"]
     for name, r in result.items():
