@@ -37,3 +37,12 @@ def test_no_checkpoint_loading_unpickles_arbitrary_objects():
 def test_streamlit_is_imported_only_by_the_dashboard():
     for path in (ROOT / "energylab").rglob("*.py"):
         assert "import streamlit" not in path.read_text(), path
+
+
+def test_readme_variant_table_is_the_registry(capsys):
+    from energylab import cli
+    assert cli.main(["variants", "--markdown"]) == 0
+    table = capsys.readouterr().out
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("<!-- variants:start -->\n")[1].split("<!-- variants:end -->")[0]
+    assert block == table, "README's variant table drifted: paste `energylab variants --markdown` into it"
