@@ -87,9 +87,24 @@ TRAINING = (
     Param("k", "int", 1, "Gibbs steps per update in the negative phase (CD-k / PCD-k)", 1, 100, live=True),
     Param("sampler", "choice", "cd", "negative phase: contrastive divergence, persistent chains, parallel "
           "tempering (pt) or the driven sampler", choices=("cd", "pcd", "pt", "driven")),
+    Param("method", "choice", "sampling", "negative phase from the sampler above, or without sampling from the "
+          "second order TAP free energy (Gabrie et al. 2015; Bernoulli or Gaussian layers)",
+          choices=("sampling", "tap")),
     Param("batch_size", "int", 64, "examples per mini-batch", 1, 4096),
     Param("epochs", "int", 10, "passes over the training set", 1, 10000),
     Param("seed", "int", 0, "seed of every random draw of the run (reproducible runs)", 0, 2**31 - 1),
+    Param("optimizer", "choice", "sgd", "update rule: SGD with momentum, Adam or RMSProp (torch.optim)",
+          choices=("sgd", "adam", "rmsprop")),
+    Param("l1", "float", 0.0, "L1 penalty on the weights (pushes weights to exactly zero); 0 = off", 0.0, 0.1,
+          live=True),
+    Param("max_norm", "float", 0.0, "largest L2 norm of each hidden unit's incoming weights; 0 = off", 0.0, 100.0,
+          live=True),
+    Param("sparsity_penalty", "float", 0.0, "weight of the sparsity target on hidden activations (Hinton 2012, "
+          "11); 0 = off", 0.0, 10.0, live=True),
+    Param("target_activation", "float", 0.1, "mean hidden activation the sparsity target aims for", 0.001, 0.999,
+          live=True),
+    Param("freeze", "choice", "none", "parameters kept fixed during training",
+          choices=("none", "weights", "visible_bias", "hidden_bias", "biases")),
     Param("sample_temperature", "float", 1.0, "temperature of the chains shown as model samples", 0.2, 5.0, live=True),
 )
 

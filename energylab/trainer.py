@@ -25,6 +25,7 @@ from .live import LiveParams
 from .objectives import Generative
 from .registry import TRAINING, VARIANTS
 from .samplers import make_sampler
+from .tap import TAP
 
 
 class TrainingDiverged(RuntimeError):
@@ -77,6 +78,8 @@ class Trainer:
         self.monitor_size, self.max_weight, self.exact_max_units = monitor_size, max_weight, exact_max_units
         self.history = History(history_capacity)
         self.objective = getattr(model, "objective", None) or Generative()   # a variant may bring its own
+        if values.get("method") == "tap" and not getattr(model, "objective", None):
+            self.objective = TAP()            # sampling-free negative phase (Gabrie et al. 2015; tap.py)
         self.sampler = make_sampler(values["sampler"])
         self.generator = torch.Generator(self.device).manual_seed(values["seed"])
         self.optimizer = self._make_optimizer()
@@ -307,10 +310,13 @@ class Trainer:
             # Exact and estimated PL are different measurements: they get different names.
             record["pseudo_log_likelihood" if pl.method == "exact" else "pseudo_log_likelihood_1bit"] = pl.value
             self.pl_method = pl.method
+        if hasattr(self.sampler, "swap_rates"):     # parallel tempering: mean acceptance of neighbour swaps
+            record["swap_rate"] = self.sampler.swap_rates.mean().item()
         labels = getattr(self, "labels", None)
         if labels is not None and labels["test"] is not None:
             record["accuracy"] = metrics.accuracy(model, labels["test_x"], labels["test"])
-        if min(model.n_hidden, model.n_visible) <= self.exact_max_units and model.visible.discrete:
+        exact_units = getattr(model, "exact_units", min(model.n_hidden, model.n_visible))   # a DBM says its own
+        if exact_units <= self.exact_max_units and model.visible.discrete:
             record["exact_log_likelihood"] = metrics.exact_log_likelihood(
                 model, mon["binary"], max_units=self.exact_max_units)
         self.history.log(self.step, **record)

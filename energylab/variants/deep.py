@@ -1,0 +1,203 @@
+"""Stacks: `DBN`, `ResidualDBN` and `ConvDBN`, each a `deep.Stack` of registered variants built with `make`.
+
+- `DBN` (Hinton, Osindero & Teh 2006): layer 1 any Bernoulli-hidden variant (RBM, a
+  dropout RBM, a Gaussian or sigmoid-visible RBM), the layers above one upper variant.
+- `ResidualDBN` (Roder, Passos, Ribeiro, Pereira, Papa & Rossi 2020, "A layer-wise
+  information reinforcement approach to improve learning in deep belief networks",
+  ICAISC; Learnergy's stack package). The next layer sees the hidden probabilities
+  reinforced by the rectified pre-activation. With a_l = x_l W_l + b_l:
+
+      r_l     = relu(a_l) / m_l,                       m_l = max over the training set of relu(a_l)
+      x_{l+1} = min(1, (z1 sigmoid(a_l) + z2 r_l) / n_l), n_l = max over the training set of z1 sigmoid(a_l) + z2 r_l
+
+  (z1, z2 = `zeta1`, `zeta2`). Learnergy divides by the maxima of each mini-batch, so an
+  example's features depend on its batch mates; here m_l and n_l are fitted once on the
+  training set when layer l finishes and stored in the model (buffers, checkpointed).
+  Before that, the maxima of the batch at hand are used. The top-down pass treats
+  x_{l+1} as layer l's hidden state (the residual map has no generative inverse).
+- `ConvDBN` (Lee, Grosse, Ranganath & Ng 2009): a stack of `ConvRBM`s; with probabilistic
+  max-pooling each layer passes its pooling units' probabilities up; going down, a pooling
+  unit that is on switches on one detection unit of its block, chosen uniformly (the units
+  of a block share their bias), off switches all off.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from ..deep import Stack
+from ..registry import INIT_STD, VARIANTS, Param, Variant, make, register
+from .conv import ProbMaxPool
+
+# First layers whose hidden units are Bernoulli (their means lie in [0, 1], as the next layer needs).
+FIRST = tuple(n for n in ("RBM", "GaussianRBM", "SigmoidRBM", "DropoutRBM", "DropConnectRBM", "EDropoutRBM",
+                          "VarianceGaussianRBM") if n in VARIANTS)
+UPPER = tuple(n for n in ("RBM", "SigmoidRBM", "DropoutRBM", "DropConnectRBM", "EDropoutRBM") if n in VARIANTS)
+
+LAYER_EPOCHS = Param("layer_epochs", "ints", "", "epochs of each layer, e.g. '20,10' (empty: the trainer's "
+                     "epochs for every layer)", 1, 10000)
+FINE_TUNE = (
+    Param("fine_tune", "choice", "off", "supervised softmax head after pretraining: off, head only (frozen "
+          "features) or all layers by backpropagation", choices=("off", "head", "all")),
+    Param("n_classes", "int", 10, "number of classes of the fine-tuning head", 2, 10000),
+    Param("fine_tune_epochs", "int", 10, "epochs of supervised fine-tuning", 1, 10000),
+    Param("fine_tune_lr", "float", 0.3, "learning rate of fine-tuning (SGD, momentum 0.9)", 1e-5, 1.0, log=True),
+)
+DENSE = (
+    Param("hidden_layers", "ints", "128,64", "hidden units of each layer, bottom to top, e.g. '256,64'", 1, 100000),
+    Param("first_layer", "choice", "RBM", "variant of the first layer (it sees the data)", choices=FIRST),
+    Param("upper_layers", "choice", "RBM", "variant of the layers above the first", choices=UPPER),
+    INIT_STD, LAYER_EPOCHS,
+) + FINE_TUNE
+
+
+def _sizes(text: str, what: str) -> list:
+    sizes = [int(s) for s in text.split(",") if s]
+    if not sizes:
+        raise ValueError(f"{what} is empty; give at least one number, e.g. '256,64'")
+    return sizes
+
+
+def _epochs(text: str) -> tuple:
+    return tuple(int(s) for s in text.split(",") if s)
+
+
+def _dense_layers(n_visible, hidden_layers, first_layer, upper_layers, init_std):
+    layers, n_in = [], n_visible
+    for l, n_hidden in enumerate(_sizes(hidden_layers, "hidden_layers")):
+        layers.append(make(first_layer if l == 0 else upper_layers, n_in, n_hidden=n_hidden, init_std=init_std))
+        n_in = n_hidden
+    return layers
+
+
+def dbn(n_visible, hidden_layers, first_layer, upper_layers, init_std, layer_epochs, fine_tune, n_classes,
+        fine_tune_epochs, fine_tune_lr):
+    layers = _dense_layers(n_visible, hidden_layers, first_layer, upper_layers, init_std)
+    return Stack(layers, _epochs(layer_epochs), fine_tune, n_classes, fine_tune_epochs, fine_tune_lr)
+
+
+class ResidualStack(Stack):
+    """A DBN whose layers pass up probabilities reinforced by the rectified pre-activation (see module docstring)."""
+
+    def __init__(self, layers, zeta1: float, zeta2: float, **options):
+        self.zeta1, self.zeta2 = zeta1, zeta2
+        super().__init__(layers, **options)
+
+    def init_lift(self):
+        self.register_buffer("relu_max", torch.zeros(self.depth))     # m_l; 0 = not fitted yet
+        self.register_buffer("out_max", torch.zeros(self.depth))      # n_l
+
+    def _parts(self, l, x):
+        layer = self.layers[l]
+        field = layer.hidden_field(x)
+        return layer.hidden.mean(field, layer.b), F.relu(field + layer.b)
+
+    @staticmethod
+    def _scale(fitted, batch_max):
+        # a fitted maximum if there is one, else the batch's (no host sync either way)
+        return torch.where(fitted > 0, fitted, batch_max).clamp_min(1e-12)
+
+    def lift(self, l, x):
+        p, r = self._parts(l, x)
+        combined = self.zeta1 * p + self.zeta2 * r / self._scale(self.relu_max[l], r.max())
+        return (combined / self._scale(self.out_max[l], combined.max())).clamp_max(1.0).flatten(1)
+
+    @torch.no_grad()
+    def fit_lift(self, l, x):
+        self.relu_max[l] = self.out_max[l] = 0.0
+        chunks = [x[i:i + 4096] for i in range(0, x.shape[0], 4096)]
+        self.relu_max[l] = torch.stack([self._parts(l, c)[1].max() for c in chunks]).max().clamp_min(1e-12)
+        combined = [self.zeta1 * p + self.zeta2 * r / self.relu_max[l] for p, r in map(lambda c: self._parts(l, c),
+                                                                                      chunks)]
+        self.out_max[l] = torch.stack([c.max() for c in combined]).max().clamp_min(1e-12)
+
+
+def residual_dbn(n_visible, hidden_layers, first_layer, upper_layers, init_std, layer_epochs, fine_tune, n_classes,
+                 fine_tune_epochs, fine_tune_lr, zeta1, zeta2):
+    layers = _dense_layers(n_visible, hidden_layers, first_layer, upper_layers, init_std)
+    return ResidualStack(layers, zeta1, zeta2, layer_epochs=_epochs(layer_epochs), fine_tune=fine_tune,
+                         n_classes=n_classes, fine_tune_epochs=fine_tune_epochs, fine_tune_lr=fine_tune_lr)
+
+
+class ConvStack(Stack):
+    """A convolutional DBN: each layer a `ConvRBM` whose images are the pooled (or detection) maps below."""
+
+    def lift(self, l, x):
+        layer = self.layers[l]
+        field = layer.hidden_field(x)
+        if isinstance(layer.hidden, ProbMaxPool):
+            return layer.hidden.pooled_mean(field, layer.b).flatten(1)
+        return layer.hidden.mean(field, layer.b).flatten(1)
+
+    def lower(self, l, h, sample=False, beta=1.0, generator=None):
+        layer = self.layers[l]
+        if isinstance(layer.hidden, ProbMaxPool):        # pooling units -> detection units of their blocks
+            k, height, width = layer.hidden.shape
+            c = layer.hidden.block
+            pooled = h.reshape(-1, k, height // c, width // c, 1)
+            if sample:
+                pick = torch.randint(c * c, pooled.shape[:-1], generator=generator, device=h.device)
+                h = layer.hidden._unblocks(F.one_hot(pick, c * c).to(h.dtype) * pooled)
+            else:
+                h = layer.hidden._unblocks(pooled.expand(-1, -1, -1, -1, c * c) / (c * c))
+        return super().lower(l, h.flatten(1), sample, beta, generator)
+
+
+CONV = (
+    Param("n_filters", "ints", "8,8", "filters (hidden maps) of each layer, bottom to top", 1, 1024),
+    Param("filter_sizes", "ints", "3,2", "side of the square filters of each layer", 1, 256),
+    Param("first_layer", "choice", "ConvRBM", "variant of the first layer",
+          choices=tuple(n for n in ("ConvRBM", "GaussianConvRBM") if n in VARIANTS)),
+    Param("pooling", "choice", "none", "probabilistic max-pooling in every layer (Lee et al. 2009, 3.3)",
+          choices=("none", "probabilistic-max")),
+    Param("pool_size", "int", 2, "side C of the C x C pooling blocks (with pooling)", 1, 16),
+    Param("image_height", "int", 0, "image height (0: square, from n_visible / channels)", 0, 4096),
+    Param("image_width", "int", 0, "image width (0: square, from n_visible / channels)", 0, 4096),
+    Param("channels", "int", 1, "image channels", 1, 64),
+    INIT_STD, LAYER_EPOCHS,
+) + FINE_TUNE
+
+
+def conv_dbn(n_visible, n_filters, filter_sizes, first_layer, pooling, pool_size, image_height, image_width,
+             channels, init_std, layer_epochs, fine_tune, n_classes, fine_tune_epochs, fine_tune_lr):
+    filters, sizes = _sizes(n_filters, "n_filters"), _sizes(filter_sizes, "filter_sizes")
+    if len(filters) != len(sizes):
+        raise ValueError(f"n_filters has {len(filters)} layers but filter_sizes has {len(sizes)}; give one filter "
+                         "size per layer")
+    layers, n_in, shape = [], n_visible, dict(channels=channels, image_height=image_height, image_width=image_width)
+    for l, (k, size) in enumerate(zip(filters, sizes)):
+        layer = make(first_layer if l == 0 else "ConvRBM", n_in, n_filters=k, filter_height=size, filter_width=size,
+                     pooling=pooling, pool_size=pool_size, init_std=init_std, **shape)
+        k, height, width = layer.hidden.shape
+        if pooling != "none":
+            height, width = height // pool_size, width // pool_size
+        layers.append(layer)
+        n_in, shape = k * height * width, dict(channels=k, image_height=height, image_width=width)
+    return ConvStack(layers, _epochs(layer_epochs), fine_tune, n_classes, fine_tune_epochs, fine_tune_lr)
+
+
+STACK_METHOD = "greedy layerwise CD-k / PCD on cached features; optional softmax fine-tuning"
+
+register(Variant(
+    name="DBN", factory=dbn, params=DENSE,
+    summary="deep belief network: RBMs trained greedily on the cached features of the layer below",
+    visible="first layer's", hidden="Bernoulli (top RBM)", method=STACK_METHOD,
+    reference="Hinton, Osindero & Teh 2006 (Neural Computation)",
+))
+
+register(Variant(
+    name="ResidualDBN", factory=residual_dbn,
+    params=DENSE + (Param("zeta1", "float", 1.0, "weight of the hidden probabilities passed up", 0.0, 10.0),
+                    Param("zeta2", "float", 1.0, "weight of the rectified pre-activation (the residual)", 0.0,
+                          10.0)),
+    summary="DBN whose layers pass up probabilities reinforced by the normalised rectified pre-activation",
+    visible="first layer's", hidden="Bernoulli (top RBM)", method=STACK_METHOD,
+    reference="Roder, Passos, Ribeiro, Pereira, Papa & Rossi 2020 (ICAISC)",
+))
+
+register(Variant(
+    name="ConvDBN", factory=conv_dbn, params=CONV,
+    summary="convolutional DBN: ConvRBMs stacked on the (pooled) maps of the layer below",
+    visible="first layer's", hidden="Bernoulli maps (top ConvRBM)", method=STACK_METHOD,
+    reference="Lee, Grosse, Ranganath & Ng 2009 (ICML)", training_defaults={"lr": 0.01, "batch_size": 32},
+))
