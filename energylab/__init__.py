@@ -6,7 +6,7 @@
     history = el.Trainer(model, lr=0.05, k=1, epochs=5).fit(data)
     el.metrics.pseudo_log_likelihood(model, el.datasets.binarize(data.test, "threshold"))
 """
-from . import ais, datasets, metrics, schedules, units, viz
+from . import ais, datasets, metrics, monitors, schedules, units, viz
 from .checkpoint import CheckpointError, load
 from .couplings import Dense
 from .history import History

@@ -133,8 +133,9 @@ class RBMPath:
 def run_ais(path, betas, n_chains: int = 100, generator=None) -> AISResult:
     """Run AIS along `path` through the ladder `betas`; see the module docstring."""
     x = path.init(n_chains, generator)
-    betas = betas.to(dtype=x.dtype)
-    log_w = torch.zeros(n_chains, device=x.device, dtype=torch.float64)
+    like = x[0] if isinstance(x, (list, tuple)) else x      # a DBM's state is a list of layers
+    betas = betas.to(dtype=like.dtype)
+    log_w = torch.zeros(n_chains, device=like.device, dtype=torch.float64)
     for k in range(1, betas.numel()):
         log_w += (path.log_f(x, betas[k]) - path.log_f(x, betas[k - 1])).double()
         if k < betas.numel() - 1:
@@ -176,7 +177,8 @@ def ais_log_likelihood(model, v, n_chains: int = 100, betas=1000, generator=None
     """Mean log p(v) per example, -F(v) - log Z with log Z from AIS; returns (value, AISResult).
 
     An AIS log Z tends to be underestimated, which makes this estimate optimistic (Salakhutdinov
-    & Murray 2008, section 4): report it with the AIS bounds.
+    & Murray 2008, section 4): report it with the AIS bounds. For a DBM, F(v) is the mean-field
+    free energy, so this is the variational lower bound that Salakhutdinov & Hinton 2009 report.
     """
     v = model.check_visible(v, "data")
     if log_z is None:

@@ -93,6 +93,8 @@ def _neg_free_energies(model, layer: str, beta: float):
 @torch.no_grad()
 def exact_log_partition(model, beta: float = 1.0, max_units: int = MAX_ENUMERATED_UNITS) -> float:
     """log Z(beta), exact, by enumerating the smaller discrete layer (float64)."""
+    if hasattr(model, "exact_log_partition"):       # a model with its own enumeration (dbm.DBM)
+        return model.exact_log_partition(beta)
     layer = enumerated_layer(model, max_units)
     m = _float64(model)
     parts = [torch.logsumexp(neg_f, 0) for _, neg_f in _neg_free_energies(m, layer, beta)]
@@ -102,6 +104,8 @@ def exact_log_partition(model, beta: float = 1.0, max_units: int = MAX_ENUMERATE
 @torch.no_grad()
 def exact_log_likelihood(model, v, per_example: bool = False, max_units: int = MAX_ENUMERATED_UNITS):
     """Mean log p(v) in nats per example (or each example's), exact: -F(v) - log Z."""
+    if hasattr(model, "exact_log_likelihood"):      # a model with its own enumeration (dbm.DBM)
+        return model.exact_log_likelihood(v, per_example)
     v = _binary_states(model, v, "data")
     log_z = exact_log_partition(model, max_units=max_units)
     ll = -_float64(model).free_energy(v.double()) - log_z

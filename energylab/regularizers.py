@@ -1,0 +1,96 @@
+"""Optimizers and regularisers the trainer applies around every update.
+
+- `make_optimizer`: SGD with momentum (Hinton 2012, section 9), Adam (Kingma & Ba 2015)
+  or RMSProp (Tieleman & Hinton 2012), all from `torch.optim`. Weights get the L2
+  penalty `weight_decay` through the optimizer; biases are not decayed (Hinton 2012, 10).
+- `add_penalties` (before the optimizer step, on the gradients the objective wrote):
+  the L1 penalty `l1` * sign(W) on the weights (Hinton 2012, section 10); the sparsity
+  target of Hinton 2012, section 11 (Lee, Ekanadham & Ng 2008): the cross-entropy
+  penalty `sparsity_penalty` * CE(target_activation, q_j) on each hidden unit's mean
+  activation q_j over the batch, whose derivative with respect to the unit's total input
+  is q_j - target, applied to the hidden bias and, for a dense coupling, the weights;
+  parameter freezing (`freeze`): frozen parameters get no gradient, so no optimizer moves them.
+- `apply_constraints` (after the step): max-norm (Srivastava et al. 2014, section 5.1):
+  each hidden unit's incoming weight vector is rescaled to L2 norm at most `max_norm`.
+
+Everything is tensor work on the device; a penalty whose weight is 0 costs nothing.
+"""
+from __future__ import annotations
+
+import torch
+
+OPTIMIZERS = ("sgd", "adam", "rmsprop")
+FREEZE = ("none", "weights", "visible_bias", "hidden_bias", "biases")
+
+
+def is_weight(name: str) -> bool:
+    """Interaction weights (decayed, penalised, max-normed) as opposed to biases and unit parameters."""
+    return name.endswith("W") or name.endswith("weight")
+
+
+def make_optimizer(model, name: str, lr: float, momentum: float, weight_decay: float):
+    """A torch optimizer with two groups: weights (L2-decayed) first, then everything else."""
+    named = list(model.named_parameters())
+    groups = [{"params": [p for n, p in named if is_weight(n)], "weight_decay": weight_decay},
+              {"params": [p for n, p in named if not is_weight(n)], "weight_decay": 0.0}]
+    if name == "sgd":
+        return torch.optim.SGD(groups, lr=lr, momentum=momentum)
+    if name == "adam":
+        return torch.optim.Adam(groups, lr=lr)
+    if name == "rmsprop":
+        return torch.optim.RMSprop(groups, lr=lr, momentum=momentum)
+    raise ValueError(f"unknown optimizer {name!r}; choose one of {list(OPTIMIZERS)}")
+
+
+def set_hyperparameters(optimizer, lr: float, momentum: float, weight_decay: float) -> None:
+    """Apply live values to every group (momentum only where the optimizer has one)."""
+    for i, group in enumerate(optimizer.param_groups):
+        group["lr"] = lr
+        if "momentum" in group:
+            group["momentum"] = momentum
+        group["weight_decay"] = weight_decay if i == 0 else 0.0
+
+
+def frozen(model, freeze: str) -> list:
+    """The parameters that `freeze` names."""
+    if freeze not in FREEZE:
+        raise ValueError(f"freeze must be one of {list(FREEZE)}, got {freeze!r}")
+    pick = {"none": lambda n: False, "weights": is_weight, "visible_bias": lambda n: n == "a",
+            "hidden_bias": lambda n: n == "b", "biases": lambda n: n in ("a", "b")}[freeze]
+    return [p for n, p in model.named_parameters() if pick(n)]
+
+
+@torch.no_grad()
+def add_penalties(model, v, l1: float = 0.0, sparsity_penalty: float = 0.0, target_activation: float = 0.1,
+                  freeze: str = "none") -> None:
+    """Add the L1 and sparsity terms to the gradients the objective wrote; drop frozen parameters' gradients."""
+    if l1 > 0:
+        for n, p in model.named_parameters():
+            if is_weight(n) and p.grad is not None:
+                p.grad.add_(torch.sign(p), alpha=l1)
+    if sparsity_penalty > 0 and getattr(model, "b", None) is not None and model.b.grad is not None:
+        v = v[0] if isinstance(v, (tuple, list)) else v
+        p_h = model.p_h(v)
+        excess = p_h.mean(0).sum_to_size(model.b.shape) * (model.b.numel() / p_h[0].numel()) - target_activation
+        model.b.grad.add_(excess, alpha=sparsity_penalty)
+        W = getattr(model, "W", None)
+        if isinstance(W, torch.Tensor) and W.dim() == 2 and W.grad is not None and v.dim() == 2:
+            W.grad.add_(torch.outer(model.visible.stat(v).mean(0), excess), alpha=sparsity_penalty)
+    if freeze != "none":
+        for p in frozen(model, freeze):
+            p.grad = None
+
+
+@torch.no_grad()
+def apply_constraints(model, max_norm: float = 0.0) -> None:
+    """Max-norm: rescale each hidden unit's incoming weights (a column of a dense W, a filter of a
+    convolution) to L2 norm at most `max_norm`; 0 switches it off."""
+    if max_norm <= 0:
+        return
+    for n, p in model.named_parameters():
+        if not is_weight(n):
+            continue
+        units = p.t() if p.dim() == 2 else p            # one row per hidden unit / filter
+        norms = units.reshape(units.shape[0], -1).norm(dim=1).clamp_min(1e-12)
+        scale = (max_norm / norms).clamp_max(1.0)
+        units.mul_(scale.reshape((-1,) + (1,) * (units.dim() - 1)))
