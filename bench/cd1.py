@@ -127,6 +127,8 @@ def run(x: torch.Tensor, reps: int = 3, threads: int = 2) -> dict:
                                                                  info=paysage_info)
     else:
         notes["Paysage 0.2.1"] = status.read_text().strip() if status.exists() else "not attempted"
+    for warm in (energylab_epoch, hand_written_epoch):   # first calls pay for thread pools and allocators
+        warm(x[:4096])
     times = {name: [] for name in runners}
     for _ in range(reps):                      # interleaved: every library sees the same machine state
         for name, fn in runners.items():

@@ -27,7 +27,7 @@ def other_measurements(x: torch.Tensor, reps: int) -> dict:
     ais = getattr(el.metrics, "ais_log_partition", None)
     if ais is not None:
         out["AIS, 1,000 temperatures x 100 chains"] = summary(
-            [timed(ais, model, n_betas=1000, n_chains=100) for _ in range(reps)])
+            [timed(ais, model, n_chains=100, betas=1000) for _ in range(reps)])
     return out
 
 

@@ -1,0 +1,37 @@
+"""Compare page: overlay the curves of saved runs (the runs folder) to compare methods or settings."""
+import plotly.graph_objects as go
+import streamlit as st
+
+from common import manager
+from energylab import viz
+from energylab.runfolder import RunFolder
+
+st.title("Compare runs")
+runs = [r for r in manager().list_runs() if (RunFolder(r["path"]).file("history.json")).is_file()]
+if not runs:
+    st.info("No saved runs yet. Train one on the **Train** page; every run is saved under "
+            f"`{manager().root}` (the command line `energylab train` writes there too).")
+    st.stop()
+
+labels = {r["id"]: f"{r['id']} ({r['status']}, step {r['step']})" for r in runs}
+chosen = st.multiselect("runs to overlay", list(labels), default=list(labels)[:2], format_func=labels.get,
+                        key="compare.runs", help="histories are re-read from disk, so live runs update on rerun")
+histories = {run_id: RunFolder(next(r["path"] for r in runs if r["id"] == run_id)).read_history()
+             for run_id in chosen}
+metrics = sorted({n for h in histories.values() for n in h.names() if n not in ("epoch", "time")})
+if not metrics:
+    st.info("The chosen runs have no metrics logged yet.")
+    st.stop()
+default = "pseudo_log_likelihood" if "pseudo_log_likelihood" in metrics else metrics[0]
+metric = st.selectbox("metric", metrics, index=metrics.index(default), format_func=viz.label, key="compare.metric")
+fig = go.Figure()
+for run_id, history in histories.items():
+    steps, values = history.series(metric)
+    fig.add_trace(go.Scatter(x=steps, y=values, name=run_id, mode="lines"))
+fig.update_layout(template="plotly_white", xaxis_title="training step", yaxis_title=viz.label(metric),
+                  legend=dict(orientation="h", y=-0.2), height=450)
+st.plotly_chart(fig, key="compare.chart")
+for run_id in chosen:
+    config = RunFolder(next(r["path"] for r in runs if r["id"] == run_id)).read_config()
+    st.caption(f"`{run_id}`: {config.get('variant')} on {config.get('dataset')}, "
+               f"model {config.get('model') or config.get('hparams')}, training {config.get('training')}")

@@ -1,0 +1,307 @@
+"""The child process of a dashboard run: one `Trainer`, a command listener, throttled snapshots.
+
+`runmanager.RunManager` spawns `main` in a fresh process (spawn, never fork, so
+the child does not inherit the server's threads or locks; the target lives in
+this importable module because a spawned child cannot import a Streamlit
+script). Why a process and not a thread: with several browser tabs open the
+server's page redraws hold Python's GIL and starved a training thread, while
+a separate process kept its speed.
+
+Inside the child:
+- the main thread runs `Trainer.fit`;
+- a listener thread blocks on the command queue and calls the trainer's
+  thread-safe controls (`params.set`, pause, resume, step_once, stop);
+- a callback publishes a snapshot at most every `snapshot_interval` seconds
+  (time-based: one clock read per batch, a device sync only when a snapshot
+  is actually taken), so the page never costs a sync per batch.
+"""
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+
+import torch
+
+from . import metrics, viz
+from .runfolder import RunFolder, display_scale
+
+EXACT_PANEL_UNITS = 12     # send p(v) over all 2^n configurations up to this many visible units
+EXACT_CURVE_UNITS = 16     # log exact KL(data || model) as a curve up to this many
+HISTORY_POINTS = 300       # records sent to the browser per snapshot
+N_SHOWN = 16               # images in the reconstruction / sample panels
+
+
+def _png(images, shape, nrow=None, target=320, normalize=None):
+    grid = viz.tile_images(images, shape, nrow=nrow, normalize=normalize)
+    scale = max(1, target // max(grid.shape[-1], 1))
+    return viz.to_png(grid, scale)
+
+
+def mosaic_png(W, shape, target=320) -> bytes:
+    grid = viz.weight_mosaic(W, shape, max_tiles=100)
+    return viz.to_png(grid, max(1, target // max(grid.shape[-1], 1)))
+
+
+def dense_W(model):
+    """The (n_visible, n_hidden) weights when the model has them (a stack or conv model may not)."""
+    W = getattr(model, "W", None)
+    return W if isinstance(W, torch.Tensor) and W.dim() == 2 else None
+
+
+def write_run_files(folder: RunFolder, trainer, summary: dict, image_shape) -> None:
+    """history.json / history.csv / summary.json / weights.png, the layout the CLI writes too."""
+    folder.write_history(trainer.history)
+    folder.write_summary(summary)
+    if image_shape is not None and dense_W(trainer.model) is not None:
+        folder.write_images({"weights": viz.weight_mosaic(dense_W(trainer.model), image_shape)},
+                            scale=display_scale(image_shape))
+
+
+class Worker:
+    """Everything the child owns; `main` builds one and calls `run`."""
+
+    def __init__(self, spec: dict, commands, snapshots):
+        import energylab as el
+        from .trainer import Trainer
+        torch.set_num_threads(1)   # measured: default threads outside the main thread ran ~100x slower
+        self.spec, self.commands, self.snapshots = spec, commands, snapshots
+        self.folder = RunFolder(spec["folder"])
+        self.data = el.datasets.load(spec["dataset"], **spec.get("dataset_options", {}))
+        self.shape = self.data.image_shape
+        options = dict(device=spec.get("device", "auto"), eval_every=spec.get("eval_every", 100),
+                       callbacks=[self])
+        if spec.get("max_weight") is not None:
+            options["max_weight"] = spec["max_weight"]
+        if spec.get("resume_from"):
+            self.trainer = Trainer.from_checkpoint(spec["resume_from"], **options)
+            for name, value in spec.get("training", {}).items():
+                if self.trainer.params.param(name).live and value != self.trainer.params[name]:
+                    self.trainer.params.set(name, value)
+        else:
+            model = el.make(spec["variant"], n_visible=self.data.n_visible, **spec.get("model", {}))
+            self.trainer = Trainer(model, **options, **spec.get("training", {}))
+        self.device_name = (torch.cuda.get_device_name(self.trainer.device)
+                            if self.trainer.device.type == "cuda" else "CPU")
+        self.lock = threading.Lock()          # held by the training thread during a batch
+        self.publish_lock = threading.Lock()
+        self.interval = float(spec.get("snapshot_interval", 0.5))
+        self.last_snapshot = self.last_persist = 0.0
+        self.rate_mark = (time.perf_counter(), self.trainer.step)
+        self.rate = 0.0
+        self.seq = 0
+        self.stop_requested = False
+        self.force = False                    # publish at the next batch end (after a step)
+        self.stepping = None                  # weights before a single-stepped batch
+        self.step_detail = None
+        self.gen = torch.Generator(self.trainer.device).manual_seed(self.trainer.params["seed"] + 7)
+        self.display_chains = None
+        self._exact_setup()
+
+    # -- tiny models: the data distribution over all 2^n configurations --------------------
+    def _exact_setup(self):
+        self.p_data = None
+        model = self.trainer.model
+        visible = getattr(model, "visible", None)
+        if not (getattr(visible, "discrete", False) and model.n_visible <= EXACT_CURVE_UNITS):
+            return
+        if self.data.distribution is not None:
+            patterns, probs = self.data.distribution
+            weights = 2 ** torch.arange(patterns.shape[1] - 1, -1, -1)
+            p = torch.zeros(2 ** patterns.shape[1], dtype=torch.float64)
+            p.index_add_(0, (patterns.round().long() * weights).sum(1), probs.double())
+            self.p_data = p
+        elif self.data.kind == "binary":
+            self.p_data = metrics.data_distribution(self.data.train)
+
+    # -- trainer events (training thread) --------------------------------------------------
+    def on_fit_start(self, trainer):
+        if self.stop_requested:               # fit() clears the trainer's stop flag: a stop sent
+            trainer.stop()                    # before training began must still hold
+
+    def on_batch_start(self, trainer):
+        self.lock.acquire()
+        if trainer._step_budget is not None and self.stepping is None and dense_W(trainer.model) is not None:
+            self.stepping = (trainer.model.W.detach().clone(), trainer.batch_index, trainer._perm)
+
+    def on_batch_end(self, trainer):
+        if self.stepping is not None:
+            self._record_step(trainer)
+        self.lock.release()
+        now = time.perf_counter()
+        if self.force or now - self.last_snapshot >= self.interval:
+            self.force = False
+            self.publish()
+            if now - self.last_persist >= 10.0:
+                self.persist()
+
+    def on_evaluate(self, trainer, record):
+        if self.p_data is not None:
+            trainer.history.log(trainer.step, exact_kl=metrics.exact_kl(trainer.model,
+                                                                        self.p_data.to(trainer.device)))
+
+    def _record_step(self, trainer):
+        """One CD update seen close up: positive batch, negative particles, the weight change."""
+        w_before, index, perm = self.stepping
+        self.stepping = None
+        bs = trainer.params["batch_size"]
+        rows = perm[index * bs:(index + 1) * bs].cpu()
+        v_pos = self.data.train[rows][:N_SHOWN]
+        v_neg = trainer.last_negative[:N_SHOWN].detach().cpu()
+        dW = trainer.model.W.detach() - w_before
+        self.step_detail = {"step": trainer.step, "dW_norm": float(dW.norm()),
+                            "positive_png": self._images(v_pos), "negative_png": self._images(v_neg),
+                            "dW_png": mosaic_png(dW, self.shape) if self.shape else None}
+        self.force = True
+
+    def _images(self, x):
+        if self.shape is None:
+            return None
+        return _png(x.clamp(0, 1), self.shape, nrow=8, target=320)
+
+    # -- snapshots ----------------------------------------------------------------------------
+    @torch.no_grad()
+    def _samples(self):
+        """Model samples: the persistent chains under PCD, otherwise display chains of our own."""
+        t = self.trainer
+        chains = getattr(t.sampler, "chains", None)
+        if chains is not None:
+            return chains[:N_SHOWN], "persistent training chains (PCD)"
+        beta = 1.0 / t.params["sample_temperature"]
+        if self.display_chains is None:
+            self.display_chains = t.model.sample(N_SHOWN, k=1, generator=self.gen)
+        self.display_chains = t.model.sample(N_SHOWN, k=5, beta=beta, init=self.display_chains, generator=self.gen)
+        return self.display_chains, f"display chains, 5 Gibbs steps per refresh at T={1 / beta:g}"
+
+    @torch.no_grad()
+    def snapshot(self) -> dict:
+        t, now = self.trainer, time.perf_counter()
+        (t0, s0) = self.rate_mark
+        if now - t0 >= 0.25:
+            self.rate = (t.step - s0) * t.params["batch_size"] / (now - t0)
+            self.rate_mark = (now, t.step)
+        h = t.history
+        status = t.status
+        if status in ("idle", "running") and (not t._resume.is_set() or t._step_budget == 0):
+            status = "paused"                 # it parks before its next batch (pause, last single step)
+        snap = {"id": self.spec["id"], "seq": self.seq, "status": status, "error": t.error,
+                "step": t.step, "epoch": t.epoch + t.batch_index / max(getattr(t, "steps_per_epoch", 1), 1),
+                "samples_per_s": self.rate if status == "running" else 0.0,
+                "elapsed": t._elapsed, "device": self.device_name, "params": t.params.values(),
+                "pl_method": getattr(t, "pl_method", None), "time": time.time(),
+                "history": {"records": h.downsampled(HISTORY_POINTS), "changes": h.changes,
+                            "names": h.names()},
+                "step_detail": self.step_detail}
+        self.seq += 1
+        try:
+            self._pictures(snap)
+        except Exception as exc:              # a picture must never stop the training
+            snap["pictures_note"] = f"no pictures for this model ({type(exc).__name__}: {exc})"
+        return snap
+
+    @torch.no_grad()
+    def _pictures(self, snap):
+        t = self.trainer
+        model = t.model
+        if self.shape is not None and dense_W(model) is not None:
+            snap["weights_png"] = mosaic_png(dense_W(model), self.shape)
+            v = t.monitor["train"][:N_SHOWN // 2] if hasattr(t, "monitor") else self.data.train[:8]
+            v = v.to(t.device)
+            both = torch.cat([v, model.reconstruct(v)]).clamp(0, 1)
+            snap["recon_png"] = _png(both, self.shape, nrow=len(v))
+            samples, how = self._samples()
+            snap["samples_png"], snap["samples_how"] = self._images(samples.float().clamp(0, 1)), how
+        elif model.n_visible == 2:
+            samples, how = self._samples()
+            snap["points"] = {"data": self.data.train[:500].tolist(), "samples": samples.cpu().tolist()}
+        if self.p_data is not None and model.n_visible <= EXACT_PANEL_UNITS:
+            snap["distribution"] = {"model": metrics.exact_distribution(model).cpu().tolist(),
+                                    "data": self.p_data.tolist(), "n_visible": model.n_visible}
+
+    def publish(self):
+        # Serialised: a snapshot built before a pause must not overtake the one built after it.
+        with self.publish_lock:
+            self.last_snapshot = time.perf_counter()
+            self.snapshots.put(self.snapshot())
+
+    def _publish_when_parked(self):
+        """After pause: wait until the trainer stops advancing (a batch or an evaluation may be
+        in flight), then publish, so the page shows the state the run is parked in."""
+        for _ in range(50):
+            step = self.trainer.step
+            time.sleep(0.05)
+            if step == self.trainer.step and self.trainer.status != "running":
+                break
+        self._while_paused(self.publish)
+
+    def summary(self) -> dict:
+        t = self.trainer
+        return {"status": t.status, "error": t.error, "step": t.step, "epoch": t.epoch,
+                "elapsed_s": round(t._elapsed, 3), "final": t.history.last() or {},
+                "pseudo_log_likelihood_method": getattr(t, "pl_method", None),
+                "params": t.params.values(), "device": self.device_name, "updated": time.time()}
+
+    def persist(self):
+        self.last_persist = time.perf_counter()
+        write_run_files(self.folder, self.trainer, self.summary(), self.shape)
+
+    # -- commands (listener thread) ----------------------------------------------------------
+    def listen(self):
+        t = self.trainer
+        while True:
+            command, *args = self.commands.get()
+            try:
+                if command == "set":
+                    t.params.set(*args)
+                elif command == "pause":
+                    t.pause()
+                    self._publish_when_parked()
+                elif command == "resume":
+                    t.resume()
+                elif command == "step":
+                    t.step_once(int(args[0]) if args else 1)
+                elif command == "save":
+                    self._while_paused(self._save)
+                elif command == "stop":
+                    self.stop_requested = True
+                    t.stop()
+                    return
+            except Exception as exc:  # a bad command must not kill the run: report it
+                self.snapshots.put({"id": self.spec["id"], "notice": f"{command} failed: {exc}"})
+
+    def _save(self):
+        self.folder.write_checkpoint(self.trainer)
+        self.persist()
+        self.snapshots.put({"id": self.spec["id"], "notice": f"checkpoint saved at step {self.trainer.step}"})
+
+    def _while_paused(self, action):
+        """Run `action` now if the trainer is parked between batches, else at the next batch end."""
+        if self.lock.acquire(timeout=5.0):
+            try:
+                action()
+            finally:
+                self.lock.release()
+
+    def run(self):
+        if self.spec.get("start_paused"):
+            self.trainer.pause()
+        threading.Thread(target=self.listen, daemon=True, name="energylab-commands").start()
+        self.publish()
+        try:
+            self.trainer.fit(self.data)
+        except Exception:                     # status and message are already on the trainer
+            if self.trainer.error is None:
+                self.trainer.status, self.trainer.error = "failed", traceback.format_exc(limit=3)
+        self.persist()
+        self.publish()
+
+
+def main(spec: dict, commands, snapshots) -> None:
+    """Entry point of the spawned child (see the module docstring)."""
+    try:
+        worker = Worker(spec, commands, snapshots)
+    except Exception as exc:
+        snapshots.put({"id": spec["id"], "seq": -1, "status": "failed", "error": f"{type(exc).__name__}: {exc}",
+                       "step": 0, "history": {"records": [], "changes": [], "names": []}, "params": {}})
+        return
+    worker.run()

@@ -1,0 +1,112 @@
+"""Streamlit AppTest for every dashboard page, and a slider that reaches a running run.
+
+The fragment's `run_every` timer does not fire under AppTest, so the tests poll
+with `at.run()`. Runs go to a temporary runs folder; the server's run manager
+(a `st.cache_resource`) is shut down and cleared after every test.
+"""
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import streamlit as st
+import torch
+from streamlit.testing.v1 import AppTest
+
+APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
+sys.path.insert(0, str(Path(APP).parent))       # the pages import `common` as streamlit run does
+PAGES = ["train.py", "explore.py", "compare.py", "theory.py"]
+
+
+@pytest.fixture
+def app(tmp_path, monkeypatch):
+    monkeypatch.setenv("ENERGYLAB_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("ENERGYLAB_MAX_RUNS", "1")
+    st.cache_resource.clear()
+    at = AppTest.from_file(APP, default_timeout=60)
+    yield at
+    import common
+    common.manager().shutdown()
+    st.cache_resource.clear()
+
+
+def poll(at, predicate, timeout=90.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        if predicate(at):
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}; markdown: {[m.value for m in at.markdown][:6]}")
+
+
+def text(at) -> str:
+    return "\n".join([m.value for m in at.markdown] + [c.value for c in at.caption])
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders_without_a_run(app, page):
+    app.run()
+    app.switch_page(page).run()
+    assert not app.exception, [e.value for e in app.exception]
+    assert app.title, "every page has a title"
+
+
+def test_first_screen_says_what_to_do(app):
+    app.run()
+    assert "What to do" in text(app) and "▶ Train" in text(app)
+    assert app.sidebar.selectbox(key="cfg.variant").value == "RBM"
+    assert app.sidebar.selectbox(key="cfg.RBM.dataset").value == "digits"
+    lr = app.sidebar.select_slider(key="cfg.RBM.train.lr")
+    assert lr.value == 0.05 and "learning rate" in lr.help
+
+
+def test_train_retune_pause_save_then_every_page(app):
+    app.run()
+    app.sidebar.selectbox(key="cfg.RBM.dataset").select("bars-and-stripes").run()
+    app.sidebar.number_input(key="cfg.RBM.model.n_hidden").set_value(8).run()
+    app.sidebar.button(key="train").click().run()
+    assert not app.exception, [e.value for e in app.exception]
+    poll(app, lambda at: "**running**" in text(at), what="the run to report running")
+    import common
+    run = common.manager().get(app.session_state["run_id"])
+
+    # a live slider reaches the run, and the page shows the value in use
+    app.select_slider(key=f"live.{run.id}.lr").set_value(0.01).run()
+    poll(app, lambda at: run.snapshot()["params"]["lr"] == 0.01 and "in use: **0.01**" in text(at),
+         what="lr 0.01 in use")
+    assert [(c["name"], c["new"]) for c in run.snapshot()["history"]["changes"]] == [("lr", 0.01)]
+    assert "Exact distribution" in text(app)        # the tiny-model panel
+
+    app.button(key="pause").click().run()
+    poll(app, lambda at: "**paused**" in text(at), what="paused")
+    app.button(key="save").click().run()
+    poll(app, lambda at: run.folder.checkpoint.is_file() and "checkpoint saved" in text(at), what="checkpoint")
+
+    for page in ["explore.py", "compare.py", "theory.py", "train.py"]:
+        app.switch_page(page).run()
+        assert not app.exception, (page, [e.value for e in app.exception])
+    app.button(key="stop").click().run()
+    poll(app, lambda at: "**stopped**" in text(at), what="stopped")
+
+    # Reset goes back to the first screen, which lists the run; Load continues it from its checkpoint
+    app.button(key="reset").click().run()
+    assert "What to do" in text(app) and run.id in text(app)
+    app.button(key=f"load.{run.id}").click().run()
+    poll(app, lambda at: "**paused**" in text(at) and app.session_state["run_id"] != run.id,
+         what="the loaded run, paused")
+    loaded = common.manager().get(app.session_state["run_id"])
+    saved_step = int(torch.load(run.folder.checkpoint, weights_only=True)["position"][0])
+    assert loaded.snapshot()["step"] == saved_step
+    assert loaded.snapshot()["params"]["lr"] == 0.01
+
+
+def test_a_diverging_run_shows_its_error_and_the_page_stays_up(app):
+    import common
+    run = common.manager().start("RBM", "digits", model={"n_hidden": 16}, training={"lr": 1.0}, max_weight=0.5)
+    app.query_params["run"] = run.id
+    poll(app, lambda at: any("training diverged" in e.value for e in at.error), what="the divergence message")
+    assert "**failed**" in text(app) and "Lower the learning rate" in app.error[0].value
+    app.switch_page("compare.py").run()
+    assert not app.exception

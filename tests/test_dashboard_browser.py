@@ -1,0 +1,107 @@
+"""End to end in a real browser: `streamlit run` on a free loopback port, driven by Debian's
+Chromium through Playwright (never `playwright install`; `make test` installs chromium).
+
+Choose a variant, press Train, wait until the curves gain points, move the learning-rate
+slider, check the run reports the new value and the curve carries the change marker,
+save screenshots into test-output/, stop the run. The page redraws every second, so
+every predicate re-queries the DOM (a chart may be re-mounted between two looks) and
+every wait has a deadline.
+"""
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from playwright.sync_api import sync_playwright
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "test-output"
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+# Points in all plotly traces of the page, and the change-marker labels: read from the
+# graph divs plotly decorates (`.data`, `.layout`), re-found at every call.
+CURVE_POINTS = """() => Array.from(document.querySelectorAll('.js-plotly-plot'))
+    .map(g => (g.data || []).reduce((n, t) => n + ((t.x && t.x.length) || 0), 0))
+    .reduce((a, b) => Math.max(a, b), 0)"""
+MARKERS = """() => Array.from(document.querySelectorAll('.js-plotly-plot'))
+    .flatMap(g => ((g.layout && g.layout.annotations) || []).map(a => a.text || ''))"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(predicate, timeout, what):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = predicate()
+            if last:
+                return last
+        except Exception as exc:       # a re-mounted element between two looks: look again
+            last = exc
+        time.sleep(0.25)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what} (last: {last!r})")
+
+
+def test_train_retune_and_stop_in_chromium(tmp_path):
+    assert Path(CHROMIUM).exists(), "Debian chromium is missing: run `make system-deps` (apt-get install chromium)"
+    OUT.mkdir(exist_ok=True)
+    port = free_port()
+    env = dict(os.environ, ENERGYLAB_RUNS_DIR=str(tmp_path / "runs"), ENERGYLAB_MAX_RUNS="1")
+    log = open(tmp_path / "server.log", "w")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"),
+         "--server.address", "127.0.0.1", "--server.port", str(port), "--server.headless", "true",
+         "--browser.gatherUsageStats", "false"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).status == 200, 60,
+                   "the server's health endpoint (it only proves the server is up)")
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(url)
+            page.get_by_text("What to do").wait_for(timeout=60_000)
+            page.screenshot(path=str(OUT / "dashboard-first-screen.png"))
+
+            # choose the variant (the registry's first entry) and start training
+            sidebar = page.get_by_test_id("stSidebar")
+            sidebar.get_by_test_id("stSelectbox").first.click()
+            page.get_by_role("option", name="RBM", exact=True).click()
+            sidebar.get_by_role("button", name="Train").click()
+            page.get_by_text("running", exact=True).first.wait_for(timeout=90_000)
+
+            first = wait_until(lambda: page.evaluate(CURVE_POINTS), 90, "the curves to appear")
+            wait_until(lambda: page.evaluate(CURVE_POINTS) > first, 90, "the curves to gain points")
+
+            # move the live learning-rate slider one notch left: 0.05 -> 0.02
+            thumb = page.get_by_test_id("stMain").get_by_role("slider").first
+            thumb.focus()
+            thumb.press("ArrowLeft")
+            wait_until(lambda: page.get_by_text("in use: 0.02").count() > 0, 60, "the run to report lr 0.02")
+            wait_until(lambda: any("lr 0.05→0.02" in t for t in page.evaluate(MARKERS)), 60,
+                       "the change marker on the curves")
+            # Streamlit scrolls inside its own container: a tall window shows the whole page
+            page.set_viewport_size({"width": 1400, "height": 2400})
+            time.sleep(2.0)                  # redraws so the pictures show the new state
+            page.screenshot(path=str(OUT / "dashboard-training.png"))
+
+            page.locator(".st-key-stop button").first.click()
+            page.get_by_text("stopped", exact=True).first.wait_for(timeout=60_000)
+            browser.close()
+    finally:
+        server.terminate()
+        try:
+            server.wait(15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()

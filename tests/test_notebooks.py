@@ -1,0 +1,107 @@
+"""The teaching notebooks are tests: each one runs, and its deterministic outputs still hold.
+
+1. papermill executes every `notebooks/NN_*.ipynb` with `fast=True` in a temporary
+   folder; a failing cell fails the test, and the time of each notebook is printed.
+2. nbval (lax mode) re-executes each committed notebook and compares the outputs of
+   the cells marked `# NBVAL_CHECK_OUTPUT` (exact log Z of a fixed model, enumeration
+   tables, ...) with the outputs committed in the repository, so an engine change that
+   alters those numbers fails here. To keep the suite short it runs a copy whose
+   parameters cell says `fast = True`; the checked cells do not depend on `fast`.
+
+Both use the `python3` kernel that `make install` registers for the project's venv,
+so the notebooks import the installed `energylab`, never a path hack.
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+nbformat = pytest.importorskip("nbformat")
+papermill = pytest.importorskip("papermill")
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+KERNEL = "python3"
+
+pytestmark = pytest.mark.slow
+
+
+def _ids(paths):
+    return [p.stem for p in paths]
+
+
+def test_notebooks_exist_and_are_well_formed():
+    assert NOTEBOOKS, "no notebooks/NN_*.ipynb found"
+    for path in NOTEBOOKS:
+        nb = nbformat.read(path, as_version=4)
+        nbformat.validate(nb)
+        tagged = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+        assert len(tagged) == 1, f"{path.name}: needs exactly one cell tagged 'parameters'"
+        assert "fast = False" in tagged[0].source, f"{path.name}: the parameters cell must default to fast = False"
+        assert nb.metadata.get("kernelspec", {}).get("name") == KERNEL, f"{path.name}: kernel must be {KERNEL!r}"
+        assert any("NBVAL_CHECK_OUTPUT" in c.source for c in nb.cells if c.cell_type == "code"), \
+            f"{path.name}: mark at least one deterministic cell with # NBVAL_CHECK_OUTPUT"
+        code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+        assert "sys.path" not in code, f"{path.name}: import the installed package, no path hacks"
+        # Committed from a full run: every code cell has run, in order, and none failed.
+        counts = [c.execution_count for c in nb.cells if c.cell_type == "code" and c.source.strip()]
+        assert all(counts), f"{path.name}: commit the notebook with the outputs of a full run"
+        errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+        assert not errors, f"{path.name}: committed outputs contain an error: {errors[0].get('ename')}"
+
+
+def test_kernel_is_the_project_environment():
+    from jupyter_client.kernelspec import KernelSpecManager
+    spec = KernelSpecManager().get_kernel_spec(KERNEL)
+    python = Path(spec.argv[0])
+    # The kernel must run an interpreter that imports the same, installed energylab as the tests.
+    out = subprocess.run([str(python), "-c", "import energylab, sys; print(energylab.__file__)"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, f"kernel {KERNEL!r} ({python}) cannot import energylab: {out.stderr[-500:]}"
+    import energylab
+    assert Path(out.stdout.strip()).resolve() == Path(energylab.__file__).resolve()
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_notebook_executes_in_fast_mode(path, tmp_path):
+    out = tmp_path / path.name
+    start = time.perf_counter()
+    papermill.execute_notebook(str(path), str(out), parameters={"fast": True}, kernel_name=KERNEL,
+                               cwd=str(tmp_path), progress_bar=False, execution_timeout=300)
+    print(f"{path.name}: {time.perf_counter() - start:.1f} s in fast mode")
+    nb = nbformat.read(out, as_version=4)
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
+    assert not errors
+
+
+def _fast_copy(path: Path, folder: Path) -> Path:
+    """The committed notebook (outputs included) with `fast = True` in its parameters cell."""
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        tags = cell.get("metadata", {}).get("tags", [])
+        if "parameters" in tags or "injected-parameters" in tags:
+            cell.source = cell.source.replace("fast = False", "fast = True")
+    copy = folder / path.name
+    nbformat.write(nb, copy)
+    return copy
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_notebook_checked_outputs_match_committed(path, tmp_path):
+    checked = [c for c in nbformat.read(path, as_version=4).cells
+               if c.cell_type == "code" and "NBVAL_CHECK_OUTPUT" in c.source]
+    assert all(c.outputs for c in checked), f"{path.name}: a checked cell has no committed output"
+    copy = _fast_copy(path, tmp_path)
+    start = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "--nbval-lax", "-p", "no:cacheprovider",
+         "-q", "-o", "addopts=", "-o", "timeout=600", str(copy)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=900)
+    print(f"{path.name}: nbval {time.perf_counter() - start:.1f} s")
+    assert result.returncode == 0, f"nbval failed for {path.name}:\n{result.stdout[-4000:]}\n{result.stderr[-2000:]}"
+    # nbval must really have run the cells (not "no tests ran").
+    assert " passed" in result.stdout, result.stdout[-2000:]

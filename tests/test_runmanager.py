@@ -1,0 +1,142 @@
+"""The dashboard's engine side: runs in spawned child processes, commands, snapshots, cap, persistence.
+
+Ground truth where there is one: a single step advances exactly one batch, the
+exact distribution in a snapshot equals the enumeration of the checkpointed
+model, and the data distribution of 3x3 bars-and-stripes is uniform on its 14
+patterns. Waits poll with a deadline; nothing asserts a duration.
+"""
+import time
+
+import pytest
+import torch
+
+import energylab as el
+from energylab.runmanager import RunLimitReached, RunManager
+
+BAS = dict(model={"n_hidden": 8}, training={"epochs": 10000, "batch_size": 16, "lr": 0.1},
+           dataset_options={"size": 3})
+
+
+def wait_for(predicate, timeout=90.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+@pytest.fixture
+def manager(tmp_path):
+    m = RunManager(tmp_path / "runs", max_running=1, snapshot_interval=0.2)
+    yield m
+    m.shutdown()
+
+
+def test_lifecycle_live_change_step_checkpoint_and_persistence(manager, tmp_path):
+    run = manager.start("RBM", "bars-and-stripes", **BAS)
+    snap = wait_for(lambda: (s := run.snapshot()) and s["status"] == "running" and s["step"] > 0 and s,
+                    what="the run to train")
+    assert snap["device"] in ("CPU", torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU")
+
+    # a live change reaches the run and is recorded as a change at the step it happened
+    run.set("lr", 0.02)
+    snap = wait_for(lambda: (s := run.snapshot())["params"]["lr"] == 0.02 and s["history"]["changes"] and s,
+                    what="lr to reach the run")
+    change = snap["history"]["changes"][-1]
+    assert (change["name"], change["old"], change["new"]) == ("lr", 0.1, 0.02)
+    with pytest.raises(ValueError, match="cannot change while a run trains"):
+        run.set("batch_size", 32)
+
+    # pause holds the step; one Step is exactly one mini-batch
+    run.pause()
+    paused = wait_for(lambda: (s := run.snapshot())["status"] == "paused" and s, what="pause")
+    time.sleep(0.5)
+    assert run.snapshot()["step"] == paused["step"]
+
+    # the exact distribution shown is the enumeration of the model (checked on the checkpoint)
+    run.save_checkpoint()
+    wait_for(lambda: run.notices, what="the checkpoint notice")
+    model = el.load(run.folder.checkpoint)
+    dist = paused["distribution"]
+    assert torch.allclose(torch.tensor(dist["model"], dtype=torch.float64), el.metrics.exact_distribution(model),
+                          atol=1e-6)
+    p_data = torch.tensor(dist["data"])
+    assert int((p_data > 0).sum()) == 14 and torch.allclose(p_data[p_data > 0], torch.full((14,), 1 / 14))
+    assert any("exact_kl" in r for r in paused["history"]["records"])
+
+    run.step()
+    stepped = wait_for(lambda: (s := run.snapshot())["step"] != paused["step"] and s["status"] == "paused" and s,
+                       what="a single step")
+    assert stepped["step"] == paused["step"] + 1
+    assert stepped["step_detail"]["step"] == stepped["step"] and stepped["step_detail"]["dW_norm"] > 0
+
+    run.resume()
+    wait_for(lambda: run.snapshot()["step"] > stepped["step"] + 5, what="resume")
+    run.stop()
+    assert run.wait(30)
+    assert run.status == "stopped"
+
+    # a restarted server (a new manager on the same folder) lists the run with its files
+    rows = RunManager(manager.root).list_runs()
+    assert [(r["id"], r["status"], r["live"], r["checkpoint"]) for r in rows] == [(run.id, "stopped", False, True)]
+    assert rows[0]["step"] >= stepped["step"]
+    history = run.folder.read_history()
+    assert ("lr", 0.1, 0.02) in [(c["name"], c["old"], c["new"]) for c in history.changes]
+
+
+def test_cap_and_a_diverging_run_fails_with_its_message(manager):
+    first = manager.start("RBM", "bars-and-stripes", start_paused=True, **BAS)
+    with pytest.raises(RunLimitReached, match="limit is 1.*stop one"):
+        manager.start("RBM", "bars-and-stripes", **BAS)
+    first.stop()
+    assert first.wait(60)
+
+    bad = manager.start("RBM", "digits", model={"n_hidden": 16}, training={"lr": 1.0, "epochs": 50},
+                        max_weight=0.5)
+    assert bad.wait(90)
+    snap = bad.snapshot()
+    assert snap["status"] == "failed"
+    assert "training diverged" in snap["error"] and "Lower the learning rate" in snap["error"]
+    row = next(r for r in manager.list_runs() if r["id"] == bad.id)
+    assert row["status"] == "failed" and "diverged" in row["error"]
+    with pytest.raises(RuntimeError, match="failed"):
+        bad.pause()
+
+
+def test_bad_settings_fail_in_the_server_process(manager):
+    with pytest.raises(ValueError, match="'lr' must lie in"):
+        manager.start("RBM", "digits", training={"lr": 50.0})
+    with pytest.raises(ValueError, match="unknown variant"):
+        manager.start("NoSuchRBM", "digits")
+    assert manager.list_runs() == []
+
+
+@pytest.mark.parametrize("variant", sorted(el.VARIANTS))
+def test_every_variant_trains_in_the_worker_and_publishes_a_snapshot(variant, tmp_path):
+    """The child's code run in this process (no spawn, for speed): a short run of each registered
+    variant on a dataset it accepts ends 'finished' and its snapshots carry what the page draws."""
+    import queue
+
+    from energylab import runworker
+    from energylab.runfolder import RunFolder
+    v = el.VARIANTS[variant]
+    dataset = next(d for d in ("digits", "bars-and-stripes", "two-moons")
+                   if el.datasets.DATASETS[d].kind in v.data_kinds)
+    folder = RunFolder.create(tmp_path, variant, dataset)
+    spec = {"id": folder.name, "folder": str(folder.path), "variant": variant, "dataset": dataset,
+            "training": {"epochs": 1, "batch_size": 64}, "eval_every": 5, "device": "cpu"}
+    commands, snapshots = queue.Queue(), queue.Queue()
+    threads = torch.get_num_threads()
+    try:
+        runworker.main(spec, commands, snapshots)
+    finally:
+        torch.set_num_threads(threads)
+    msgs = [snapshots.get_nowait() for _ in range(snapshots.qsize())]
+    last = [m for m in msgs if "status" in m][-1]
+    assert last["status"] == "finished", last.get("error")
+    assert last["step"] > 0 and last["history"]["records"]
+    if el.datasets.DATASETS[dataset].kind != "real":
+        assert "pictures_note" not in last, last.get("pictures_note")
+    assert RunFolder(folder.path).read_summary()["status"] == "finished"
