@@ -14,7 +14,9 @@ if not runs:
     st.stop()
 
 labels = {r["id"]: f"{r['id']} ({r['status']}, step {r['step']})" for r in runs}
-chosen = st.multiselect("runs to overlay", list(labels), default=list(labels)[:2], format_func=labels.get,
+# Default: the newest run and the newest one like it (same variant and dataset), so the first view compares alike
+like = [r["id"] for r in runs if (r["variant"], r["dataset"]) == (runs[0]["variant"], runs[0]["dataset"])]
+chosen = st.multiselect("runs to overlay", list(labels), default=like[:2], format_func=labels.get,
                         key="compare.runs", help="histories are re-read from disk, so live runs update on rerun")
 histories = {run_id: RunFolder(next(r["path"] for r in runs if r["id"] == run_id)).read_history()
              for run_id in chosen}
@@ -25,12 +27,20 @@ if not metrics:
 default = "pseudo_log_likelihood" if "pseudo_log_likelihood" in metrics else metrics[0]
 metric = st.selectbox("metric", metrics, index=metrics.index(default), format_func=viz.label, key="compare.metric")
 fig = go.Figure()
+missing = []
 for run_id, history in histories.items():
     steps, values = history.series(metric)
-    fig.add_trace(go.Scatter(x=steps, y=values, name=run_id, mode="lines"))
+    if not steps:
+        missing.append(run_id)
+        continue
+    fig.add_trace(go.Scatter(x=steps, y=values, name=run_id, mode="lines+markers" if len(steps) <= 50 else "lines"))
+# showlegend: with a single line plotly would hide the legend and the line would have no name
 fig.update_layout(template="plotly_white", xaxis_title="training step", yaxis_title=viz.label(metric),
-                  legend=dict(orientation="h", y=-0.2), height=450)
+                  showlegend=True, legend=dict(orientation="h", yanchor="top", y=-0.2), height=450,
+                  margin=dict(t=30))
 st.plotly_chart(fig, key="compare.chart")
+if missing:
+    st.caption(f"No {viz.label(metric)} logged in: {', '.join(f'`{m}`' for m in missing)}")
 for run_id in chosen:
     config = RunFolder(next(r["path"] for r in runs if r["id"] == run_id)).read_config()
     st.caption(f"`{run_id}`: {config.get('variant')} on {config.get('dataset')}, "

@@ -19,7 +19,7 @@ def load(path: str, mtime: float):
 
 
 def grid(x, shape, nrow=8):
-    return el.viz.to_png(el.viz.tile_images(x.clamp(0, 1), shape, nrow=nrow, normalize=None), scale=6)
+    return el.viz.to_png(el.viz.tile_images(x.clamp(0, 1), shape, nrow=nrow, normalize=None), scale=8)
 
 
 st.title("Explore a trained model")
@@ -68,19 +68,23 @@ if shape is not None:
         margin=dict(t=20)), key="explore.hidden")
 elif model.n_visible == 2:
     st.subheader("Free-energy landscape")
-    lo, hi = data.train.min(0).values - 0.5, data.train.max(0).values + 0.5
+    st.caption("Colour: the free energy F(v) at every point of the plane (dark = low F = probable). "
+               "White: training data; red: samples from the model after 200 Gibbs steps.")
+    samples = model.sample(300, k=200, generator=g)
+    both = torch.cat([data.train[:500], samples.to(data.train.dtype)])
+    lo, hi = both.min(0).values - 0.3, both.max(0).values + 0.3     # samples stay on the map
     xs, ys = torch.linspace(lo[0], hi[0], 120), torch.linspace(lo[1], hi[1], 120)
     pts = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), -1).reshape(-1, 2)
     with torch.no_grad():
         f = model.free_energy(pts).reshape(120, 120)
-    samples = model.sample(300, k=200, generator=g)
     fig = go.Figure(go.Heatmap(x=xs.tolist(), y=ys.tolist(), z=f.tolist(), colorscale="Viridis",
-                               colorbar=dict(title="F(v)")))
+                               colorbar=dict(title="F(v)"), name="F(v)"))
     fig.add_trace(go.Scatter(x=data.train[:500, 0].tolist(), y=data.train[:500, 1].tolist(), mode="markers",
                              name="data", marker=dict(size=3, color="white")))
     fig.add_trace(go.Scatter(x=samples[:, 0].tolist(), y=samples[:, 1].tolist(), mode="markers",
                              name="samples", marker=dict(size=4, color="crimson")))
-    fig.update_layout(height=550, template="plotly_white")
+    fig.update_layout(height=550, template="plotly_white", margin=dict(t=30), xaxis_title="v₁",
+                      yaxis_title="v₂", legend=dict(orientation="h", yanchor="bottom", y=1.01, x=0))
     st.plotly_chart(fig, key="explore.landscape")
 else:
     st.info("This model's data are neither images nor 2-D points; nothing to draw here.")

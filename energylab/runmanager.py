@@ -142,7 +142,7 @@ class Run:
 class RunManager:
     """Starts runs, caps how many train at once, finds them again by id (live or on disk)."""
 
-    def __init__(self, root="runs", max_running: int | None = None, snapshot_interval: float = 0.5):
+    def __init__(self, root="runs", max_running: int | None = None, snapshot_interval: float = 1.0):
         self.root = Path(root)
         self.max_running = int(max_running or os.environ.get("ENERGYLAB_MAX_RUNS", 2))
         self.snapshot_interval = snapshot_interval

@@ -14,6 +14,11 @@ Inside the child:
 - a callback publishes a snapshot at most every `snapshot_interval` seconds
   (time-based: one clock read per batch, a device sync only when a snapshot
   is actually taken), so the page never costs a sync per batch.
+
+A snapshot costs the training thread its time, so it redoes only what changed:
+a picture is re-encoded only when its pixels changed (fast zlib level), the
+downsampled history only when records were logged, the exact distribution
+only when the step moved (see `Cache`).
 """
 from __future__ import annotations
 
@@ -32,15 +37,41 @@ HISTORY_POINTS = 300       # records sent to the browser per snapshot
 N_SHOWN = 16               # images in the reconstruction / sample panels
 
 
-def _png(images, shape, nrow=None, target=320, normalize=None):
-    grid = viz.tile_images(images, shape, nrow=nrow, normalize=normalize)
-    scale = max(1, target // max(grid.shape[-1], 1))
-    return viz.to_png(grid, scale)
+class Cache:
+    """The last result per name, recomputed only when its key changes (pixels, step, record count)."""
+
+    def __init__(self):
+        self._store = {}
+
+    def get(self, name, key, compute):
+        hit = self._store.get(name)
+        if hit is not None and _same(hit[0], key):
+            return hit[1]
+        value = compute()
+        self._store[name] = (key, value)
+        return value
 
 
-def mosaic_png(W, shape, target=320) -> bytes:
-    grid = viz.weight_mosaic(W, shape, max_tiles=100)
-    return viz.to_png(grid, max(1, target // max(grid.shape[-1], 1)))
+def _same(a, b) -> bool:
+    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
+        return (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.shape == b.shape
+                and bool(torch.equal(a, b)))
+    return a == b
+
+
+def _encode(grid, target, cache=None, name=None) -> bytes:
+    """PNG of a grid upscaled to about `target` pixels; with a cache, unchanged pixels are not re-encoded."""
+    grid = grid.detach().to("cpu")
+    encode = lambda: viz.to_png(grid, max(1, target // max(grid.shape[-1], 1)), compress_level=1)
+    return cache.get(name, grid, encode) if cache is not None else encode()
+
+
+def _png(images, shape, nrow=None, target=320, normalize=None, cache=None, name=None):
+    return _encode(viz.tile_images(images, shape, nrow=nrow, normalize=normalize), target, cache, name)
+
+
+def mosaic_png(W, shape, target=320, cache=None, name=None) -> bytes:
+    return _encode(viz.weight_mosaic(W, shape, max_tiles=100), target, cache, name)
 
 
 def dense_W(model):
@@ -96,6 +127,7 @@ class Worker:
         self.step_detail = None
         self.gen = torch.Generator(self.trainer.device).manual_seed(self.trainer.params["seed"] + 7)
         self.display_chains = None
+        self.cache = Cache()
         self._exact_setup()
 
     # -- tiny models: the data distribution over all 2^n configurations --------------------
@@ -154,10 +186,10 @@ class Worker:
                             "dW_png": mosaic_png(dW, self.shape) if self.shape else None}
         self.force = True
 
-    def _images(self, x):
+    def _images(self, x, name=None):
         if self.shape is None:
             return None
-        return _png(x.clamp(0, 1), self.shape, nrow=8, target=320)
+        return _png(x.clamp(0, 1), self.shape, nrow=8, target=320, cache=self.cache if name else None, name=name)
 
     # -- snapshots ----------------------------------------------------------------------------
     @torch.no_grad()
@@ -189,8 +221,7 @@ class Worker:
                 "samples_per_s": self.rate if status == "running" else 0.0,
                 "elapsed": t._elapsed, "device": self.device_name, "params": t.params.values(),
                 "pl_method": getattr(t, "pl_method", None), "time": time.time(),
-                "history": {"records": h.downsampled(HISTORY_POINTS), "changes": h.changes,
-                            "names": h.names()},
+                "history": self._history(h),
                 "step_detail": self.step_detail}
         self.seq += 1
         try:
@@ -199,24 +230,33 @@ class Worker:
             snap["pictures_note"] = f"no pictures for this model ({type(exc).__name__}: {exc})"
         return snap
 
+    def _history(self, h) -> dict:
+        """The bounded, downsampled history; recomputed only after new records or changes."""
+        last = h.last()
+        key = (len(h), last and last["step"], len(last or ()), len(h.changes), h.changes[-1:] if h.changes else None)
+        return self.cache.get("history", key, lambda: {"records": h.downsampled(HISTORY_POINTS),
+                                                        "changes": h.changes, "names": h.names()})
+
     @torch.no_grad()
     def _pictures(self, snap):
         t = self.trainer
         model = t.model
         if self.shape is not None and dense_W(model) is not None:
-            snap["weights_png"] = mosaic_png(dense_W(model), self.shape)
+            snap["weights_png"] = mosaic_png(dense_W(model), self.shape, cache=self.cache, name="weights")
             v = t.monitor["train"][:N_SHOWN // 2] if hasattr(t, "monitor") else self.data.train[:8]
             v = v.to(t.device)
             both = torch.cat([v, model.reconstruct(v)]).clamp(0, 1)
-            snap["recon_png"] = _png(both, self.shape, nrow=len(v))
+            snap["recon_png"] = _png(both, self.shape, nrow=len(v), cache=self.cache, name="recon")
             samples, how = self._samples()
-            snap["samples_png"], snap["samples_how"] = self._images(samples.float().clamp(0, 1)), how
+            snap["samples_png"] = self._images(samples.float().clamp(0, 1), name="samples")
+            snap["samples_how"] = how
         elif model.n_visible == 2:
             samples, how = self._samples()
             snap["points"] = {"data": self.data.train[:500].tolist(), "samples": samples.cpu().tolist()}
         if self.p_data is not None and model.n_visible <= EXACT_PANEL_UNITS:
-            snap["distribution"] = {"model": metrics.exact_distribution(model).cpu().tolist(),
-                                    "data": self.p_data.tolist(), "n_visible": model.n_visible}
+            snap["distribution"] = self.cache.get("distribution", t.step, lambda: {
+                "model": metrics.exact_distribution(model).cpu().tolist(),
+                "data": self.p_data.tolist(), "n_visible": model.n_visible})
 
     def publish(self):
         # Serialised: a snapshot built before a pause must not overtake the one built after it.

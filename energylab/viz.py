@@ -136,11 +136,13 @@ def weight_mosaic(W: torch.Tensor, image_shape=None, max_tiles: int = 100,
                        normalize=normalize, pad_value=pad_value, symmetric=True)
 
 
-def to_png(img: torch.Tensor, scale: int = 1) -> bytes:
+def to_png(img: torch.Tensor, scale: int = 1, compress_level: int = 6) -> bytes:
     """PNG bytes of an (H, W) or (C, H, W) image in [0, 1].
 
     Upscaled with nearest neighbour so 8x8 tiles stay crisp blocks; PNG rather
     than JPEG because JPEG's compression smears exactly those hard pixel edges.
+    ``compress_level`` (zlib, 0-9) trades size for speed: a live view that
+    re-encodes every second uses 1 (same pixels, a few times faster).
     """
     img = torch.as_tensor(img).detach().to("cpu", torch.float32)
     if img.dim() == 3 and img.shape[0] == 1:
@@ -157,7 +159,7 @@ def to_png(img: torch.Tensor, scale: int = 1) -> bytes:
         picture = picture.resize((picture.width * scale, picture.height * scale),
                                  Image.NEAREST)
     buffer = io.BytesIO()
-    picture.save(buffer, format="PNG")
+    picture.save(buffer, format="PNG", compress_level=compress_level)
     return buffer.getvalue()
 
 
@@ -185,6 +187,10 @@ def _family(key: str) -> str:
     """Metrics sharing a y axis: same units and a comparable scale."""
     if "likelihood" in key:
         return "log-likelihood (nats)"
+    if key.endswith("_gap"):
+        # a difference near 0 on the free energies' axis (values near -50) would be a flat line
+        # and would flatten them too: a gap gets its own row
+        return label(key)
     if key.startswith("free_energy"):
         return "free energy"
     if "error" in key:

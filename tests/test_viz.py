@@ -120,6 +120,20 @@ def test_curves_figure_traces_and_change_markers():
     assert len(curves_figure(History()).data) == 0
 
 
+def test_free_energy_gap_gets_its_own_row():
+    """The gap (near 0) must not share an axis with the free energies (near -50): it would flatten them."""
+    h = History()
+    for step in range(0, 500, 10):
+        h.log(step, free_energy_data=-50 - step * 0.01, free_energy_test=-49.9 - step * 0.01,
+              free_energy_gap=0.1 + step * 1e-4)
+    fig = curves_figure(h)
+    axis = {t.name: t.yaxis for t in fig.data}
+    assert axis["free energy (data)"] == axis["free energy (held-out)"]
+    assert axis["free-energy gap (held-out − train)"] != axis["free energy (data)"]
+    titles = [a.text for a in fig.layout.annotations]
+    assert "free energy" in titles and "free-energy gap (held-out − train)" in titles
+
+
 def test_distribution_figure():
     n = 3
     configs = torch.tensor([[(i >> b) & 1 for b in range(n)] for i in range(2 ** n)])
