@@ -40,6 +40,7 @@ lab: install
 	$(VENV)/bin/jupyter lab --notebook-dir notebooks --ServerApp.ip 127.0.0.1
 
 bench: install
+	bash bench/setup_others.sh
 	$(PY) -m bench.run
 
 clean:
