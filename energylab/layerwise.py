@@ -141,10 +141,7 @@ def fit_layerwise(stack, outer: Trainer, data, epochs=None):
     outer.total_steps = sum(e for _, e in plan) * outer.steps_per_epoch
     outer.monitor = {"train": train[:outer.monitor_size],
                      "test": None if test is None else test[:outer.monitor_size]}
-    outer._stop, outer.status, outer.error = False, "running", None
-    outer.params.running = True
-    outer._emit("on_fit_start")
-    try:
+    with outer.running():
         done = outer.epoch                      # layer-epochs finished before (a resumed run)
         x, x_test = train, test
         for phase, n_epochs in plan:
@@ -166,16 +163,6 @@ def fit_layerwise(stack, outer: Trainer, data, epochs=None):
             x_test = None if x_test is None else stack.lift_all(phase, x_test)
         if not outer._stop:
             _log_stack(stack, outer, labels)
-        outer.status = "stopped" if outer._stop else "finished"
-    except TrainingDiverged as exc:
-        outer.status, outer.error = "failed", str(exc)
-        raise
-    except Exception as exc:
-        outer.status, outer.error = "failed", f"{type(exc).__name__}: {exc}"
-        raise
-    finally:
-        outer.params.running = False
-        outer._emit("on_fit_end")
     return outer.history
 
 

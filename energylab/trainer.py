@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import threading
 import time
+from contextlib import contextmanager
 
 import torch
 
@@ -199,12 +200,9 @@ class Trainer:
         self.total_steps = self.params["epochs"] * self.steps_per_epoch
         eval_every = self.eval_every or max(1, self.steps_per_epoch // 4)
         self.monitor = self._monitor_sets(train, test)
-        self._stop, self.status, self.error = False, "running", None
-        self.params.running = True
         self._keep_good()
-        self._emit("on_fit_start")
         start = time.perf_counter() - self._elapsed
-        try:
+        with self.running():
             while self.epoch < self.params["epochs"] and not self._stop:
                 if self._perm is None:
                     self._perm = torch.randperm(n, generator=self.generator, device=self.device)
@@ -238,6 +236,17 @@ class Trainer:
                     self._emit("on_epoch_end")
             if self.step % eval_every:
                 self.evaluate()
+        return self.history
+
+    @contextmanager
+    def running(self):
+        """One run's lifecycle: status, the live record's running flag, the fit events, and the
+        failure message (a diverged run keeps its restored parameters and says why)."""
+        self._stop, self.status, self.error = False, "running", None
+        self.params.running = True
+        self._emit("on_fit_start")
+        try:
+            yield
             self.status = "stopped" if self._stop else "finished"
         except TrainingDiverged as exc:
             self.status, self.error = "failed", str(exc)
@@ -248,7 +257,6 @@ class Trainer:
         finally:
             self.params.running = False
             self._emit("on_fit_end")
-        return self.history
 
     def _emit(self, event, *args):
         for cb in self.callbacks:

@@ -109,6 +109,7 @@ class Bernoulli(Units):
     """Binary {0, 1} units: p(x=1 | I) = sigmoid(beta (I + b)). Hinton 2002."""
 
     name = "bernoulli"
+    label = "Bernoulli"
     discrete = True
 
     def mean(self, I, bias, beta=1.0):
@@ -132,7 +133,7 @@ class Bernoulli(Units):
         lo, hi = x.min().item(), x.max().item()
         if lo < 0 or hi > 1:
             raise ValueError(
-                f"{what} has values in [{lo:.4g}, {hi:.4g}] but Bernoulli units take values in [0, 1] "
+                f"{what} has values in [{lo:.4g}, {hi:.4g}] but {self.label} units take values in [0, 1] "
                 "(probabilities are allowed as data); scale the data to [0, 1] or choose a variant "
                 "with Gaussian visible units")
 

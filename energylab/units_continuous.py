@@ -9,7 +9,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from .units import UNIT_TYPES, Gaussian, LearnedVarianceGaussian, Units, _flat_sum, normal_like
+from .units import UNIT_TYPES, Bernoulli, Gaussian, LearnedVarianceGaussian, Units, _flat_sum, normal_like
 
 # -- continuous and rectified unit types (appended; the classes above are unchanged) ---------------------
 # `exact_free_energy = False` marks a type whose log-partition is an approximation: the
@@ -179,7 +179,7 @@ class SELU(Units):
         return -_flat_sum(x * bias)
 
 
-class SigmoidMeanField(Units):
+class SigmoidMeanField(Bernoulli):
     """Continuous visible units in [0, 1] whose state is the mean-field probability sigmoid(beta (I + a)).
 
     Mean-field by definition (`deterministic`): `sample` returns the probability itself, the
@@ -190,27 +190,17 @@ class SigmoidMeanField(Units):
     """
 
     name = "sigmoid-mean-field"
+    label = "sigmoid mean-field"
+    discrete = False          # real-valued states: nothing to enumerate
     exact_free_energy = False
     deterministic = True
-
-    def mean(self, I, bias, beta=1.0):
-        return torch.sigmoid(beta * (I + bias))
 
     def sample(self, I, bias, beta=1.0, generator=None):
         return self.mean(I, bias, beta)
 
-    def log_partition(self, I, bias, beta=1.0):
-        return _flat_sum(F.softplus(beta * (I + bias)))
-
-    def energy(self, x, bias):
-        return -_flat_sum(x * bias)
-
-    def check(self, x, what="input"):
-        super().check(x, what)
-        lo, hi = x.min().item(), x.max().item()
-        if lo < 0 or hi > 1:
-            raise ValueError(f"{what} has values in [{lo:.4g}, {hi:.4g}] but sigmoid mean-field units take values "
-                             "in [0, 1]; scale the data to [0, 1] or choose a variant with Gaussian visible units")
+    def mean_and_sample(self, I, bias, beta=1.0, generator=None):
+        mean = self.mean(I, bias, beta)
+        return mean, mean
 
 
 UNIT_TYPES.update({cls.name: cls for cls in (StandardizedGaussian, StandardizedLearnedVarianceGaussian,

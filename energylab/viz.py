@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import math
 import os
-import tempfile
 
 import plotly.graph_objects as go
 import torch
@@ -165,21 +164,10 @@ def to_png(img: torch.Tensor, scale: int = 1, compress_level: int = 6) -> bytes:
 
 def save_png(img: torch.Tensor, path, scale: int = 1) -> str:
     """Write a PNG atomically: a reader (the dashboard) never sees half a file."""
+    from .checkpoint import atomic_write_bytes
     data = to_png(img, scale)
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    # Same folder, so os.replace is a rename on one file system, hence atomic.
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    return path
+    atomic_write_bytes(path, lambda f: f.write(data))
+    return os.fspath(path)
 
 
 # ------------------------------------------------------------------ curves
