@@ -18,10 +18,10 @@ import sys
 import time
 from pathlib import Path
 
+import nbformat
+import papermill
 import pytest
-
-nbformat = pytest.importorskip("nbformat")
-papermill = pytest.importorskip("papermill")
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -70,8 +70,17 @@ def test_kernel_is_the_project_environment():
 def test_notebook_executes_in_fast_mode(path, tmp_path):
     out = tmp_path / path.name
     start = time.perf_counter()
-    papermill.execute_notebook(str(path), str(out), parameters={"fast": True}, kernel_name=KERNEL,
-                               cwd=str(tmp_path), progress_bar=False, execution_timeout=300)
+    for attempt in (1, 2):
+        try:
+            papermill.execute_notebook(str(path), str(out), parameters={"fast": True}, kernel_name=KERNEL,
+                                       cwd=str(tmp_path), progress_bar=False, execution_timeout=150)
+            break
+        except (CellTimeoutError, DeadKernelError) as exc:
+            # Seen here under heavy load: the kernel goes idle and its reply never reaches the client.
+            # A second, fresh kernel tells such a transport stall from a cell that really hangs.
+            if attempt == 2:
+                raise
+            print(f"{path.name}: {type(exc).__name__} on the first attempt; retrying with a fresh kernel")
     print(f"{path.name}: {time.perf_counter() - start:.1f} s in fast mode")
     nb = nbformat.read(out, as_version=4)
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
@@ -97,10 +106,12 @@ def test_notebook_checked_outputs_match_committed(path, tmp_path):
     assert all(c.outputs for c in checked), f"{path.name}: a checked cell has no committed output"
     copy = _fast_copy(path, tmp_path)
     start = time.perf_counter()
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "--nbval-lax", "-p", "no:cacheprovider",
-         "-q", "-o", "addopts=", "-o", "timeout=600", str(copy)],
-        cwd=tmp_path, capture_output=True, text=True, timeout=900)
+    command = [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-cell-timeout=150", "-p", "no:cacheprovider",
+               "-q", "-o", "addopts=", "-o", "timeout=600", str(copy)]
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=900)
+    if result.returncode != 0 and "Timeout" in result.stdout:      # the same transport stall as above
+        print(f"{path.name}: nbval cell timeout on the first attempt; retrying with a fresh kernel")
+        result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=900)
     print(f"{path.name}: nbval {time.perf_counter() - start:.1f} s")
     assert result.returncode == 0, f"nbval failed for {path.name}:\n{result.stdout[-4000:]}\n{result.stderr[-2000:]}"
     # nbval must really have run the cells (not "no tests ran").
