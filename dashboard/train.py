@@ -197,6 +197,10 @@ def pictures(snap):
     with c3:
         st.markdown("**Samples** from the model")
         st.image(snap["samples_png"], output_format="PNG", caption=snap.get("samples_how"))
+    deeper = snap.get("deeper_weights") or []
+    for column, (caption, png) in zip(st.columns(max(3, len(deeper))) if deeper else [], deeper):
+        with column:
+            st.image(png, output_format="PNG", caption=caption)
 
 
 def step_detail(snap):

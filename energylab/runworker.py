@@ -84,8 +84,9 @@ def write_run_files(folder: RunFolder, trainer, summary: dict, image_shape) -> N
     """history.json / history.csv / summary.json / weights.png, the layout the CLI writes too."""
     folder.write_history(trainer.history)
     folder.write_summary(summary)
-    if image_shape is not None and dense_W(trainer.model) is not None:
-        folder.write_images({"weights": viz.weight_mosaic(dense_W(trainer.model), image_shape)},
+    layers = viz.layer_weights(trainer.model) if image_shape is not None else []
+    if layers:
+        folder.write_images({"weights": viz.weight_mosaic(layers[0][1], image_shape)},
                             scale=display_scale(image_shape))
 
 
@@ -241,8 +242,11 @@ class Worker:
     def _pictures(self, snap):
         t = self.trainer
         model = t.model
-        if self.shape is not None and dense_W(model) is not None:
-            snap["weights_png"] = mosaic_png(dense_W(model), self.shape, cache=self.cache, name="weights")
+        layers = viz.layer_weights(model) if self.shape is not None else []
+        if layers:
+            snap["weights_png"] = mosaic_png(layers[0][1], self.shape, cache=self.cache, name="weights")
+            snap["deeper_weights"] = [(caption, mosaic_png(W, self.shape, cache=self.cache, name=caption))
+                                      for caption, W in layers[1:]]
             v = t.monitor["train"][:N_SHOWN // 2] if hasattr(t, "monitor") else self.data.train[:8]
             v = v.to(t.device)
             both = torch.cat([v, model.reconstruct(v)]).clamp(0, 1)

@@ -104,6 +104,31 @@ def tile_images(x: torch.Tensor, image_shape=None, nrow: int | None = None,
     return grid[0] if batch.shape[1] == 1 else grid
 
 
+def layer_weights(model) -> list:
+    """[(caption, weights)] to draw for any model, every entry in pixel space.
+
+    Layer 1: its dense W or its convolution filters. A deeper dense layer l of a
+    stack (DBN, DBM) is drawn through the layers below, W_1 W_2 ... W_l: the
+    linear projection of each deeper unit onto the pixels (Erhan et al. 2009's
+    simplest view of what it responds to). Deeper convolutional layers show their
+    filters as they are (one row of input channels per filter).
+    """
+    stack = getattr(model, "couplings", None) or getattr(model, "layers", None)
+    Ws = [getattr(layer, "W", None) for layer in stack] if isinstance(stack, torch.nn.ModuleList) else [model.W]
+    Ws = [W.detach() for W in Ws if isinstance(W, torch.Tensor) and W.dim() in (2, 4)]
+    drawn, projection = [], None
+    for depth, W in enumerate(Ws, start=1):
+        if W.dim() == 4:
+            drawn.append((f"layer {depth} filters", W))
+            continue
+        projection = W if projection is None else projection @ W
+        if projection.shape[0] != Ws[0].shape[0]:
+            break                                   # not a dense chain back to the pixels
+        caption = "layer 1" if depth == 1 else f"layer {depth}, projected to the pixels (W1···W{depth})"
+        drawn.append((caption, projection))
+    return drawn
+
+
 def weight_mosaic(W: torch.Tensor, image_shape=None, max_tiles: int = 100,
                   normalize: str | None = "each", nrow: int | None = None,
                   padding: int = 1, pad_value: float = 1.0) -> torch.Tensor:

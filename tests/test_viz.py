@@ -6,6 +6,7 @@ import pytest
 import torch
 from PIL import Image
 
+from energylab import viz
 from energylab.history import History
 from energylab.viz import (curves_figure, distribution_figure, save_png, tile_images,
                            to_png, weight_mosaic)
@@ -148,3 +149,16 @@ def test_distribution_figure():
     assert "1.386" in fig.layout.title.text  # KL = 2 * 0.5 * log(0.5 / 0.125) = log 4
     with pytest.raises(ValueError):
         distribution_figure(torch.ones(4) / 4, torch.ones(8) / 8)
+
+
+def test_layer_weights_draws_every_layer_in_pixel_space():
+    import energylab as el
+    dbn = el.make("DBN", n_visible=64, hidden_layers="16,8")
+    layers = viz.layer_weights(dbn)
+    assert [c for c, _ in layers] == ["layer 1", "layer 2, projected to the pixels (W1···W2)"]
+    assert torch.equal(layers[1][1], dbn.layers[0].W @ dbn.layers[1].W)
+    conv = el.make("ConvRBM", n_visible=64)
+    (caption, filters), = viz.layer_weights(conv)
+    assert caption == "layer 1 filters" and filters.dim() == 4
+    rbm = el.make("RBM", n_visible=64, n_hidden=5)
+    assert len(viz.layer_weights(rbm)) == 1 and torch.equal(viz.layer_weights(rbm)[0][1], rbm.W)
