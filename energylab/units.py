@@ -46,6 +46,13 @@ def _weighted_sum(x: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
     return torch.tensordot(weight, x, dims=([0], [0]))
 
 
+def scaled_field(I, bias, beta):
+    """beta * (I + bias), in place on the fresh sum and skipping the multiply at beta == 1 (the
+    training hot path: one elementwise pass over the batch instead of three)."""
+    x = I + bias
+    return x if isinstance(beta, (int, float)) and beta == 1 else x.mul_(beta)
+
+
 def uniform_like(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     # rand + compare costs ~3 ns/element here against ~13 ns for torch.bernoulli.
     return torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)
@@ -113,7 +120,7 @@ class Bernoulli(Units):
     discrete = True
 
     def mean(self, I, bias, beta=1.0):
-        return torch.sigmoid(beta * (I + bias))
+        return torch.sigmoid_(scaled_field(I, bias, beta))
 
     def sample(self, I, bias, beta=1.0, generator=None):
         return self.mean_and_sample(I, bias, beta, generator)[1]
@@ -123,7 +130,7 @@ class Bernoulli(Units):
         return p, (uniform_like(p, generator) < p).to(p.dtype)
 
     def log_partition(self, I, bias, beta=1.0):
-        return _flat_sum(F.softplus(beta * (I + bias)))
+        return _flat_sum(F.softplus(scaled_field(I, bias, beta)))
 
     def energy(self, x, bias):
         return -_flat_sum(x * bias)
