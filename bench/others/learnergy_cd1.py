@@ -4,7 +4,7 @@
 
 Prints one JSON line: {"seconds": ...}. Imports and data loading are not timed.
 """
-import argparse
+import cli_args  # beside this script
 import json
 import time
 
@@ -12,12 +12,7 @@ import numpy as np
 import torch
 from torch.utils.data import TensorDataset
 
-parser = argparse.ArgumentParser()
-parser.add_argument("data")
-parser.add_argument("--threads", type=int, default=2)
-parser.add_argument("--hidden", type=int, default=128)
-parser.add_argument("--batch", type=int, default=128)
-parser.add_argument("--lr", type=float, default=0.1)
+parser = cli_args.parser()
 parser.add_argument("--what", choices=["rbm", "dbn"], default="rbm")
 args = parser.parse_args()
 torch.set_num_threads(args.threads)

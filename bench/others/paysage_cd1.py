@@ -11,19 +11,14 @@ backends/config.json; it is reported with the time.
 Prints one JSON line last: {"seconds": ..., "backend": "..."}. Imports, data loading, model
 construction and initialisation are not timed; the epoch is.
 """
-import argparse
+import cli_args  # beside this script
 import json
 import sys
 import time
 
 import numpy as np
 
-parser = argparse.ArgumentParser()
-parser.add_argument("data")
-parser.add_argument("--threads", type=int, default=2)
-parser.add_argument("--hidden", type=int, default=128)
-parser.add_argument("--batch", type=int, default=128)
-parser.add_argument("--lr", type=float, default=0.1)
+parser = cli_args.parser()
 args = parser.parse_args()
 
 from threadpoolctl import threadpool_limits  # noqa: E402  (numpy's BLAS threads, python backend)
