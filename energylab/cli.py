@@ -422,6 +422,7 @@ def _open_run(path):
 
 LABELS = {"reconstruction_error": "reconstruction error", "free_energy": "free energy",
           "pseudo_log_likelihood": "pseudo-log-likelihood", "exact_log_likelihood": "exact log-likelihood",
+          "ais_log_likelihood": "AIS log-likelihood",
           "free_energy_gap": "free-energy gap"}
 
 

@@ -217,6 +217,12 @@ class RunFolder:
                                              f"exact, enumerating the {layer} layer")
         except ValueError as exc:
             found["exact_log_likelihood"] = (None, f"not computable exactly ({exc})")
+            if getattr(model.visible, "exact_free_energy", True) and getattr(model.hidden, "exact_free_energy", True):
+                # Too large to enumerate: an AIS estimate instead, with its uncertainty.
+                g_ais = torch.Generator(model.device).manual_seed(seed)
+                value, z = metrics.ais_log_likelihood(model, xb, n_chains=100, betas=1000, generator=g_ais)
+                found["ais_log_likelihood"] = (value, f"AIS estimate, {z.n_chains} chains x {z.n_betas} "
+                                                      f"temperatures; log Z = {z.log_z:.3f} ± {z.stderr:.3f}")
         if len(data.test):
             found["free_energy_gap"] = (metrics.free_energy_gap(model, data.train, data.test),
                                         "mean F(test) - mean F(train)")

@@ -137,6 +137,11 @@ def test_evaluate_table_and_json(run_dir, capsys):
     assert result["n_examples"] == 1437
     assert result["metrics"]["exact_log_likelihood"]["value"] is None
     assert result["metrics"]["exact_log_likelihood"]["method"].startswith("not computable exactly (")
+    # Too large to enumerate at this limit: AIS stands in, and agrees with enumeration of the same model.
+    assert cli.main(["evaluate", str(run_dir), "--json", "--exact-max-units", "4"]) == 0
+    ais = json.loads(capsys.readouterr().out)["metrics"]["ais_log_likelihood"]
+    assert ais["method"].startswith("AIS estimate")
+    assert ais["value"] == pytest.approx(_exact_test_ll(run_dir), abs=0.1)
 
 
 def test_sample_writes_a_png_grid(run_dir, tmp_path, capsys):
