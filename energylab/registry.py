@@ -87,6 +87,16 @@ TRAINING = (
     Param("k", "int", 1, "Gibbs steps per update in the negative phase (CD-k / PCD-k)", 1, 100, live=True),
     Param("sampler", "choice", "cd", "negative phase: contrastive divergence, persistent chains, parallel "
           "tempering (pt) or the driven sampler", choices=("cd", "pcd", "pt", "driven")),
+    Param("n_chains", "int", 0, "persistent chains (pcd / pt / driven); 0 = one per example of a batch", 0, 100000),
+    Param("chain_init", "choice", "data", "where persistent chains start: the first batch, or uniform noise",
+          choices=("data", "random")),
+    Param("pt_temperatures", "int", 10, "parallel tempering: rungs of the geometric ladder of inverse temperatures",
+          2, 256),
+    Param("pt_min_beta", "float", 0.1, "parallel tempering: inverse temperature of the hottest rung", 0.001, 0.999),
+    Param("driven_momentum", "float", 0.9, "driven sampler: autocorrelation of each chain's inverse temperature",
+          0.0, 0.999),
+    Param("driven_std", "float", 0.6, "driven sampler: spread of the Gamma-distributed inverse temperatures",
+          0.01, 10.0),
     Param("method", "choice", "sampling", "negative phase from the sampler above, or without sampling from the "
           "second order TAP free energy (Gabrie et al. 2015; Bernoulli or Gaussian layers)",
           choices=("sampling", "tap")),

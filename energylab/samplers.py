@@ -254,3 +254,15 @@ def make_sampler(name: str, **options):
     if name not in SAMPLERS:
         raise ValueError(f"unknown sampler {name!r}; choose one of {sorted(SAMPLERS)}")
     return SAMPLERS[name](**options)
+
+
+def from_hyperparameters(values: dict):
+    """The sampler a run's training hyperparameters describe (the schema's sampler options)."""
+    name = values["sampler"]
+    if name == "cd":
+        return CD()
+    common = {"n_chains": values.get("n_chains") or None, "init": values.get("chain_init", "data")}
+    extra = {"pt": {"n_temps": values.get("pt_temperatures", 10), "min_beta": values.get("pt_min_beta", 0.1)},
+             "driven": {"beta_momentum": values.get("driven_momentum", 0.9),
+                        "beta_std": values.get("driven_std", 0.6)}}.get(name, {})
+    return make_sampler(name, **common, **extra)

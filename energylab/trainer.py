@@ -20,12 +20,11 @@ from contextlib import contextmanager
 
 import torch
 
-from . import checkpoint, metrics, regularizers
+from . import checkpoint, metrics, regularizers, samplers
 from .history import History
 from .live import LiveParams
 from .objectives import Generative
 from .registry import TRAINING, VARIANTS
-from .samplers import make_sampler
 from .tap import TAP
 
 
@@ -81,7 +80,7 @@ class Trainer:
         self.objective = getattr(model, "objective", None) or Generative()   # a variant may bring its own
         if values.get("method") == "tap" and not getattr(model, "objective", None):
             self.objective = TAP()            # sampling-free negative phase (Gabrie et al. 2015; tap.py)
-        self.sampler = make_sampler(values["sampler"])
+        self.sampler = samplers.from_hyperparameters(values)
         self.generator = torch.Generator(self.device).manual_seed(values["seed"])
         self.optimizer = self._make_optimizer()
         self.step = self.epoch = self.batch_index = 0

@@ -116,3 +116,14 @@ def test_registered_and_trainable(sampler):
         assert 0 < trainer.evaluate()["swap_rate"] <= 1 and "swap_rate" in str(history.to_dict())
     state = trainer.sampler.state_dict()
     assert "chains" in state
+
+
+def test_the_schema_configures_the_samplers():
+    import energylab as el
+    model = el.make("RBM", n_visible=9, n_hidden=4)
+    pt = el.Trainer(model, sampler="pt", pt_temperatures=5, pt_min_beta=0.3, n_chains=7).sampler
+    assert len(pt.betas) == 5 and float(pt.betas.min()) == pytest.approx(0.3) and pt.n_chains == 7
+    driven = el.Trainer(model, sampler="driven", driven_momentum=0.5, driven_std=0.2, chain_init="random").sampler
+    assert (driven.rho, driven.shape, driven.init) == (0.5, pytest.approx(1 / 0.2 ** 2), "random")
+    with pytest.raises(ValueError, match="pt_temperatures"):
+        el.Trainer(model, sampler="pt", pt_temperatures=1)
