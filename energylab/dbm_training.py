@@ -26,6 +26,13 @@ class DBMObjective:
         self.n_chains, self.mean_field_iter = n_chains, mean_field_iter
         self.chains = None
 
+    def state_dict(self) -> dict:
+        """The persistent chains, one tensor per layer, for a checkpoint."""
+        return {} if self.chains is None else {f"chain{i}": c for i, c in enumerate(self.chains)}
+
+    def load_state_dict(self, state: dict, device=None) -> None:
+        self.chains = [state[f"chain{i}"].to(device) for i in range(len(state))] or None
+
     def step(self, model, v, sampler, k: int, beta: float = 1.0, generator=None):
         with torch.no_grad():
             mu = model.mean_field(v, max_iter=self.mean_field_iter, tol=0.0)

@@ -167,12 +167,14 @@ class ParallelTempering(PCD):
 
     def state_dict(self) -> dict:
         state = super().state_dict()
+        state["parity"] = torch.tensor(self.parity)        # which neighbour pairs swap next
         if self.accepted is not None:
             state.update(accepted=self.accepted, proposed=self.proposed)
         return state
 
     def load_state_dict(self, state: dict) -> None:
         super().load_state_dict(state)
+        self.parity = int(state["parity"]) if "parity" in state else 0
         self.accepted, self.proposed = state.get("accepted"), state.get("proposed")
 
 

@@ -190,3 +190,6 @@ class TAP:
 
     def state_dict(self) -> dict:
         return {} if self.m_v is None else {"m_v": self.m_v}
+
+    def load_state_dict(self, state: dict, device=None) -> None:
+        self.m_v = state["m_v"].to(device) if "m_v" in state else None

@@ -334,7 +334,9 @@ class Trainer:
     def save_checkpoint(self, path):
         """Model, optimizer, sampler chains, RNG, position in the epoch and history: a full resume point."""
         import json
+        objective_state = getattr(self.objective, "state_dict", dict)()      # persistent state of its own
         state = {"optimizer": self.optimizer.state_dict(), "sampler": self.sampler.state_dict(),
+                 "objective": objective_state,
                  "generator": self.generator.get_state(), "perm": self._perm,
                  "position": [self.step, self.epoch, self.batch_index], "elapsed": self._elapsed,
                  "training": json.dumps({"params": {k: v for k, v in self.params.values().items()
@@ -356,6 +358,8 @@ class Trainer:
                       **options, **training["params"])
         trainer.optimizer.load_state_dict(payload["optimizer"])
         trainer.sampler.load_state_dict({k: v.to(trainer.device) for k, v in payload["sampler"].items()})
+        if payload.get("objective") and hasattr(trainer.objective, "load_state_dict"):
+            trainer.objective.load_state_dict(payload["objective"], trainer.device)
         trainer.generator.set_state(payload["generator"])
         trainer._perm = None if payload["perm"] is None else payload["perm"].to(trainer.device)
         trainer.step, trainer.epoch, trainer.batch_index = payload["position"]

@@ -246,3 +246,26 @@ def test_live_objective_hyperparameters(digits, variant, name, value, attribute)
     trainer = el.Trainer(model, epochs=1, batch_size=32, callbacks=[At(2, lambda t: t.params.set(name, value))])
     trainer.fit(digits)
     assert attribute(model) == value and model.config["hparams"][name] == value
+
+
+@pytest.mark.parametrize("variant,hparams,options", [
+    ("DBM", {"hidden_layers": "16,8"}, {}),
+    ("RBM", {"n_hidden": 16}, {"method": "tap"}),
+    ("RBM", {"n_hidden": 16}, {"sampler": "pt", "pt_temperatures": 4}),
+    ("RBM", {"n_hidden": 16}, {"sampler": "driven"}),
+])
+def test_resuming_keeps_the_objectives_and_samplers_own_state(digits, tmp_path, variant, hparams, options):
+    """Persistent chains of a DBM, TAP magnetisations and tempered chains travel in the checkpoint."""
+    def fresh():
+        torch.manual_seed(0)
+        return el.make(variant, n_visible=64, **hparams)
+
+    options = dict(epochs=2, batch_size=32, seed=5, **options)
+    straight = fresh()
+    el.Trainer(straight, **options).fit(digits)
+    first = el.Trainer(fresh(), callbacks=[At(13, lambda t: t.stop())], **options)
+    first.fit(digits)
+    second = el.Trainer.from_checkpoint(first.save_checkpoint(tmp_path / "ckpt.pt"))
+    second.fit(digits)
+    for (name, p), (_, q) in zip(straight.state_dict().items(), second.model.state_dict().items()):
+        assert torch.equal(p, q), name
