@@ -17,10 +17,12 @@ from __future__ import annotations
 import threading
 import time
 from contextlib import contextmanager
+from pathlib import Path
 
 import torch
 
-from . import checkpoint, metrics, regularizers, samplers
+from . import distributed as _distributed
+from . import checkpoint, metrics, monitors, regularizers, samplers
 from .history import History
 from .live import LiveParams
 from .objectives import Generative
@@ -55,7 +57,7 @@ class Trainer:
 
     def __init__(self, model, *, device="auto", schedules=None, callbacks=(), eval_every=None,
                  check_every=50, monitor_size=256, history_capacity=2000, max_weight=1e4,
-                 exact_max_units=12, **hparams):
+                 exact_max_units=12, distributed=False, **hparams):
         variant = VARIANTS.get(model.config.get("variant"))
         schema = variant.training if variant else TRAINING
         known = {p.name for p in schema}
@@ -68,7 +70,8 @@ class Trainer:
         model_live = tuple(p for p in (variant.params if variant else ()) if p.live)
         values.update({p.name: model.config["hparams"][p.name] for p in model_live})
         self.params = LiveParams(schema + model_live, values)
-        self.device = resolve_device(device)
+        # distributed=True: join torchrun's process group, one GPU per process (distributed.py)
+        self.device = _distributed.join(device) if distributed else resolve_device(device)
         self.model = model.to(self.device)
         self.schedules = dict(schedules or {})
         for name in self.schedules:
@@ -77,6 +80,8 @@ class Trainer:
         self.eval_every, self.check_every = eval_every, check_every
         self.monitor_size, self.max_weight, self.exact_max_units = monitor_size, max_weight, exact_max_units
         self.history = History(history_capacity)
+        self.watch = {m.name: m for m in (monitors.EnergyDistance(), monitors.WeightSparsity(),
+                                          monitors.WeightSquare())}
         self.objective = getattr(model, "objective", None) or Generative()   # a variant may bring its own
         if values.get("method") == "tap" and not getattr(model, "objective", None):
             self.objective = TAP()            # sampling-free negative phase (Gabrie et al. 2015; tap.py)
@@ -92,6 +97,14 @@ class Trainer:
         self._step_budget = None       # while paused, how many single steps were requested
         self._good = None
         self._elapsed = 0.0
+        self._dist = _distributed.DataParallel(self) if distributed else None
+
+    @property
+    def dist(self):
+        """This process's part in a data-parallel run (distributed.py), or None; a stack's layer
+        trainer (layerwise.py) uses its outer trainer's."""
+        outer = getattr(self, "outer", None)
+        return outer.dist if outer is not None else self._dist
 
     # -- optimisation -------------------------------------------------------------
     def _make_optimizer(self):
@@ -116,6 +129,8 @@ class Trainer:
         """L1 / sparsity penalties and freezing on the gradients, the optimizer step, then max-norm."""
         p = self.params
         regularizers.add_penalties(self.model, v, p["l1"], p["sparsity_penalty"], p["target_activation"], p["freeze"])
+        if self.dist is not None:         # the global batch's gradient, the same update everywhere
+            self.dist.average_gradients(self.model)
         self.optimizer.step()
         regularizers.apply_constraints(self.model, p["max_norm"])
 
@@ -214,11 +229,14 @@ class Trainer:
                     self._apply_hparams()
                     self._emit("on_batch_start")
                     i = self.batch_index * batch
-                    v = train[self._perm[i:i + batch]]
+                    idx = self._perm[i:i + batch]
+                    if self.dist is not None:               # this process's rows of the global batch
+                        idx = self.dist.shard(idx)
+                    v = train[idx]
                     if self.labels is not None:             # a classifier's objective takes (v, y)
-                        v = (v, self.labels["train"][self._perm[i:i + batch]])
-                    self.last_negative = self.objective.step(self.model, v, self.sampler, self.params["k"],
-                                                             1.0, self.generator)
+                        v = (v, self.labels["train"][idx])
+                    self.last_negative = self.objective.step(self.model, v, self.sampler, self.params["k"], 1.0,
+                                                             self.generator if self.dist is None else self.dist.generator)
                     self._regularized_step(v)
                     self.step += 1
                     self.batch_index += 1
@@ -307,6 +325,16 @@ class Trainer:
                   "free_energy_data": f_train.item()}
         if getattr(self, "last_negative", None) is not None:
             record["free_energy_model"] = model.free_energy(self.last_negative).mean().item()
+            negative = self.last_negative.reshape(self.last_negative.shape[0], -1)
+            if negative.shape[1] == mon["train"].shape[1]:
+                self.watch["energy_distance"].update(model, mon["train"], negative)
+        if isinstance(getattr(model, "W", None), torch.Tensor) and model.W.dim() == 2:
+            self.watch["weight_participation"].update(model)
+            self.watch["weight_square"].update(model)
+        for name, monitor in self.watch.items():     # the metric objects the notebooks use too
+            if monitor.count:
+                record[name] = monitor.value()
+                monitor.reset()
         if mon["test"] is not None:
             record["free_energy_test"] = model.free_energy(mon["test"]).mean().item()
             record["free_energy_gap"] = record["free_energy_test"] - record["free_energy_data"]
@@ -326,6 +354,8 @@ class Trainer:
         if exact_units <= self.exact_max_units and model.visible.discrete:
             record["exact_log_likelihood"] = metrics.exact_log_likelihood(
                 model, mon["binary"], max_units=self.exact_max_units)
+        if self.dist is not None:         # the mean over processes (distributed.py)
+            record = self.dist.reduce_record(record)
         self.history.log(self.step, **record)
         self._emit("on_evaluate", record)
         return record
@@ -343,6 +373,10 @@ class Trainer:
                                                     if k in self._training_names},
                                          "schedules": {k: s.to_dict() for k, s in self.schedules.items()}}),
                  "history": json.dumps(self.history.to_dict())}
+        if self.dist is not None:         # every process's sampling state, gathered; only rank 0 writes
+            state["distributed"] = self.dist.state_dict(self)
+            if not self.dist.is_main:
+                return Path(path)
         return checkpoint.save(path, self.model, **state)
 
     @classmethod
@@ -365,4 +399,6 @@ class Trainer:
         trainer.step, trainer.epoch, trainer.batch_index = payload["position"]
         trainer._elapsed = payload["elapsed"]
         trainer.history = History.from_dict(json.loads(payload["history"]))
+        if trainer.dist is not None:
+            trainer.dist.load_state_dict(trainer, payload.get("distributed"))
         return trainer

@@ -269,3 +269,11 @@ def test_resuming_keeps_the_objectives_and_samplers_own_state(digits, tmp_path, 
     second.fit(digits)
     for (name, p), (_, q) in zip(straight.state_dict().items(), second.model.state_dict().items()):
         assert torch.equal(p, q), name
+
+
+def test_evaluation_records_the_shared_metric_objects(digits):
+    model = small_model()
+    history = el.Trainer(model, epochs=1, batch_size=32).fit(digits)
+    last = history.last()
+    assert last["weight_square"] == pytest.approx((model.W.double() ** 2).mean().item())
+    assert 0 < last["weight_participation"] <= 1 and last["energy_distance"] >= 0
