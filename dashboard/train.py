@@ -11,6 +11,9 @@ from common import (DASHBOARD_DEFAULTS, attach, attached_run, dataset_label, dat
 from energylab.history import History
 from energylab.runmanager import RunLimitReached
 
+# Recorded at every evaluation but not drawn unless asked for (they would crowd the page).
+OPTIONAL_CURVES = ("weight_participation", "weight_square", "energy_distance")
+
 # Material icons ship with Streamlit (emoji need a font the browser may not have).
 ICONS = {"starting": ":grey[:material/hourglass_empty:]", "running": ":green[:material/play_circle:]",
          "paused": ":orange[:material/pause_circle:]", "stopped": ":grey[:material/stop_circle:]",
@@ -254,7 +257,11 @@ def charts(run):
         return
     if snap.get("pl_method"):
         st.caption(f"log pseudo-likelihood: {snap['pl_method']}")
-    fig = el.viz.curves_figure(snap["history"])
+    names = [n for n in snap["history"].get("names", []) if n not in ("epoch", "time", "samples_per_s", "layer")]
+    shown = st.multiselect("curves", names, default=[n for n in names if n not in OPTIONAL_CURVES],
+                           format_func=el.viz.label, key="curves_shown",
+                           help="Weight statistics and energy distance are recorded too; add them here.")
+    fig = el.viz.curves_figure(snap["history"], names=shown or None)
     fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.07), margin=dict(b=110))
     st.plotly_chart(fig, key="curves")
     distribution(snap)
