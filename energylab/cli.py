@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from . import __version__, checkpoint, datasets, viz
+from . import __version__, checkpoint, datasets, distributed, viz
 from .registry import VARIANTS
 from .registry import get as get_variant
 from .runfolder import CONFIG, RunFolder, display_scale, list_runs, load_dataset
@@ -215,7 +215,7 @@ def main(argv=None) -> int:
         return args.func(args) or 0
     except (ValueError, FileNotFoundError, FileExistsError) as exc:   # bad input: argparse style, exit 2
         args.parser.error(str(exc))
-    except datasets.DatasetUnavailable as exc:
+    except (datasets.DatasetUnavailable, distributed.DistributedError) as exc:
         print(f"energylab {args.command}: error: {exc}", file=sys.stderr)
         return 1
 
@@ -256,7 +256,10 @@ class Autosave(Callback):
         self.run, self.every_s, self.last = run, every_s, time.monotonic()
 
     def on_epoch_end(self, trainer):
-        if time.monotonic() - self.last >= self.every_s:
+        due = time.monotonic() - self.last >= self.every_s
+        if trainer.dist is not None:     # rank 0's clock decides for all: the checkpoint is collective
+            due = trainer.dist.any(due and trainer.dist.is_main)
+        if due:
             self.run.write_checkpoint(trainer)
             self.run.write_history(trainer.history)
             self.last = time.monotonic()
@@ -314,9 +317,11 @@ def cmd_train(args) -> int:
     with torch.random.fork_rng(devices=[]):   # --seed fixes the initial weights too, without touching
         torch.manual_seed(training.get("seed", variant.param("seed").default))   # the caller's global RNG
         model = make(variant.name, data.n_visible, **{**_from_data(variant, data), **_given(args, variant.params)})
-    trainer = Trainer(model, device=_device(args.device), eval_every=args.eval_every, **training)
-    run = RunFolder.create(args.runs_dir, variant.name, "".join(c if c.isalnum() or c in "-_." else "_"
-                                                                for c in data.name), args.out)
+    # under torchrun (WORLD_SIZE > 1) every process trains its shard of each batch (distributed.py)
+    trainer = Trainer(model, device=_device(args.device), eval_every=args.eval_every,
+                      distributed=distributed.launched(), **training)
+    run = distributed.on_main(lambda: RunFolder.create(args.runs_dir, variant.name, "".join(
+        c if c.isalnum() or c in "-_." else "_" for c in data.name), args.out), "creating the run folder")
     config = {"variant": variant.name, "n_visible": data.n_visible, "model": model.config["hparams"],
               "training": trainer.params.values(),
               "dataset": {"name": name, "options": options, "kind": data.kind, "n_visible": data.n_visible,
@@ -325,6 +330,8 @@ def cmd_train(args) -> int:
               "seed": trainer.params["seed"], "device": str(trainer.device), "eval_every": args.eval_every,
               "energylab_version": __version__, "command": "energylab " + shlex.join(args.argv),
               "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    if trainer.dist is not None:
+        config["distributed"] = {"world_size": trainer.dist.world_size, "backend": torch.distributed.get_backend()}
     run.write_config(config)
     return _fit(args, trainer, data, run, config, epochs=None)
 
@@ -354,7 +361,8 @@ def _resume(args, options) -> int:
         name = args.dataset
     data = _load_dataset(name, options)
     eval_every = args.eval_every or (config or {}).get("eval_every")
-    trainer = Trainer.from_checkpoint(ckpt, device=_device(args.device), eval_every=eval_every)
+    trainer = Trainer.from_checkpoint(ckpt, device=_device(args.device), eval_every=eval_every,
+                                      distributed=distributed.launched())
     extra = _given(args, variant.training)
     more = extra.pop("epochs", None)
     for key, value in extra.items():
@@ -364,10 +372,12 @@ def _resume(args, options) -> int:
         trainer.params.set(key, value)      # recorded in the history at the resume step
     target = trainer.epoch + more if more else trainer.params["epochs"]
     if target <= trainer.epoch:
-        print(f"nothing to do: the run has finished its {trainer.epoch} epochs; pass --epochs N to train N more")
+        if distributed.is_main():
+            print(f"nothing to do: the run has finished its {trainer.epoch} epochs; pass --epochs N to train N more")
         return 0
     if run is None:
-        run = RunFolder.create(args.runs_dir, variant_name, name, args.out)
+        run = distributed.on_main(lambda: RunFolder.create(args.runs_dir, variant_name, name, args.out),
+                                  "creating the run folder")
         config = {"variant": variant_name, "resumed_from": str(ckpt), "dataset": {
             "name": name, "options": options, "kind": data.kind,
             "image_shape": list(data.image_shape) if data.image_shape else None}}
@@ -378,7 +388,7 @@ def _resume(args, options) -> int:
 
 
 def _fit(args, trainer, data, run, config, epochs) -> int:
-    trainer.callbacks += [ProgressBar(disable=args.quiet), Autosave(run)]
+    trainer.callbacks += [ProgressBar(disable=args.quiet or not distributed.is_main()), Autosave(run)]
     stopping = []
 
     def on_interrupt(signum, frame):     # first Ctrl-C: finish the batch, save; second: abort
@@ -387,8 +397,8 @@ def _fit(args, trainer, data, run, config, epochs) -> int:
         stopping.append(True)
         print("\nstopping after this batch and saving the run (Ctrl-C again to abort)", file=sys.stderr)
         trainer.stop()
-    try:
-        previous = signal.signal(signal.SIGINT, on_interrupt)
+    try:     # a distributed run cannot agree on a last batch: there Ctrl-C ends it (resume from its autosave)
+        previous = signal.signal(signal.SIGINT, on_interrupt) if trainer.dist is None else None
     except ValueError:                   # not the main thread: leave signals alone
         previous = None
     try:
@@ -402,6 +412,8 @@ def _fit(args, trainer, data, run, config, epochs) -> int:
     run.write_config(config)
     summary = run.save_trainer(trainer, data.image_shape, data.kind,
                                examples=data.test if len(data.test) else data.train)
+    if not distributed.is_main():        # rank 0 reports for the whole run
+        return 1 if trainer.status == "failed" else 0
     if not args.quiet:
         final = summary["final"]
         shown = ", ".join(f"{k} {final[k]:.4g}" for k in ("recon_error", "pseudo_log_likelihood",

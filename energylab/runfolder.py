@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 
 from . import checkpoint, datasets, metrics, viz
+from .distributed import is_main
 from .history import History
 
 CONFIG, SUMMARY, CHECKPOINT = "config.json", "summary.json", "checkpoint.pt"
@@ -111,7 +112,10 @@ class RunFolder:
         return f"RunFolder({str(self.path)!r})"
 
     # -- writing ------------------------------------------------------------------------
+    # In a distributed run only rank 0 writes (distributed.py); the other processes' writes are no-ops.
     def write_json(self, name: str, data: dict) -> Path:
+        if not is_main():
+            return self.path / name
         return checkpoint.atomic_write_text(self.path / name, json.dumps(jsonable(data), indent=2) + "\n")
 
     def write_config(self, config: dict) -> Path:
@@ -121,6 +125,8 @@ class RunFolder:
         return self.write_json(SUMMARY, summary)
 
     def write_history(self, history: History) -> None:
+        if not is_main():
+            return
         checkpoint.atomic_write_text(self.path / HISTORY_JSON, history.to_json())
         checkpoint.atomic_write_text(self.path / HISTORY_CSV, history.to_csv())
 
@@ -129,6 +135,8 @@ class RunFolder:
 
     def write_images(self, images: dict, scale: int = 1) -> list[Path]:
         """Save `{"weights": (H, W) image in [0, 1], ...}` as weights.png, ...; return the paths."""
+        if not is_main():
+            return []
         return [Path(viz.save_png(img, self.path / f"{name}.png", scale=scale)) for name, img in images.items()]
 
     def save_trainer(self, trainer, image_shape=None, kind: str = "unit", examples=None,
@@ -139,7 +147,9 @@ class RunFolder:
         `kind` its value range ("real" data are shown min-max scaled, others as they are),
         `examples` a few held-out rows to reconstruct. Returns the summary.
         """
-        self.write_checkpoint(trainer)
+        self.write_checkpoint(trainer)     # collective in a distributed run: every process calls it
+        if not is_main():
+            return {"status": trainer.status, "step": trainer.step, "epoch": trainer.epoch}
         self.write_history(trainer.history)
         notes, written = [], []
         if image_shape is None:
