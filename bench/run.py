@@ -49,6 +49,11 @@ def markdown(result: dict) -> str:
         lines += [f"3-layer DBN epoch: {d['dbn_s']:.3f} s; sum of its three RBM epochs: {d['sum_s']:.3f} s "
                   f"(ratio {d['ratio']:.2f})" + (f"; Learnergy DBN: {d['learnergy_s']:.3f} s" if d.get("learnergy_s")
                                                   else ""), ""]
+    if result.get("distributed"):
+        d = result["distributed"]
+        lines += [f"Data-parallel CD-1 epoch (torch.distributed, gloo, 1 thread per process, global batch 256): "
+                  f"1 process {d['seconds'][1]:.3f} s, 2 processes {d['seconds'][2]:.3f} s "
+                  f"(speed-up {d['speed-up']:.2f}x on this machine's cores)", ""]
     lines += ["| other work | s (median) |", "|---|---|"]
     lines += [f"| {name} | {r['median_s']:.3f} |" for name, r in result["other"].items()]
     return "\n".join(lines) + "\n"
@@ -81,6 +86,8 @@ def main(argv=None):
     except ImportError:
         result["dbn"] = None
     result["other"] = other_measurements(x, args.reps)
+    from bench import distributed_scaling
+    result["distributed"] = distributed_scaling.main(["--procs", "2", "--rows", str(len(x)), "--reps", str(args.reps)])
     table = markdown(result)
     write("latest", result, table)
     if not args.quick:
