@@ -43,6 +43,8 @@ def worker(rows: int, hidden: int, batch: int, threads: int) -> None:
     trainer.fit(x)
     if int(os.environ.get("RANK", 0)) == 0:
         print(json.dumps({"seconds": clock.seconds}))
+    from energylab import distributed
+    distributed.leave()
 
 
 def run(procs: int, args) -> float:

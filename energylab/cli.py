@@ -212,7 +212,9 @@ def main(argv=None) -> int:
     args = build_parser(_peek_variant(argv)).parse_args(argv)
     args.argv = argv
     try:
-        return args.func(args) or 0
+        code = args.func(args) or 0
+        distributed.leave()                    # under torchrun: every process done, group torn down
+        return code
     except (ValueError, FileNotFoundError, FileExistsError) as exc:   # bad input: argparse style, exit 2
         args.parser.error(str(exc))
     except (datasets.DatasetUnavailable, distributed.DistributedError) as exc:

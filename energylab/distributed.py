@@ -89,6 +89,19 @@ def join(device="auto") -> torch.device:
     return device
 
 
+def leave() -> None:
+    """Tear the process group down, after every process has arrived.
+
+    A process that exits with the group still up can abort in gloo's destructor
+    ("terminate called without an active exception"), so a finished run waits for
+    the others and destroys the group. Nothing happens outside a distributed run."""
+    if td.is_available() and td.is_initialized():
+        try:
+            _collective("the final barrier", td.barrier)
+        finally:
+            td.destroy_process_group()
+
+
 def sampling_seed(seed: int, rank: int) -> int:
     """The seed of process `rank`'s sampling generator (distinct from the shared shuffling seed)."""
     return int(seed) + SAMPLING_SEED_STRIDE * (rank + 1)

@@ -92,6 +92,7 @@ def worker(scenario: str, out: Path) -> None:
     resumed.fit(x, epochs=2)
     torch.save(resumed.model.state_dict(), mine / "resumed.pt")
     (mine / "resumed.json").write_text(json.dumps({"step": resumed.step, "epoch": resumed.epoch}))
+    distributed.leave()                   # every process done; tear the group down before exit
 
 
 # -- launching -------------------------------------------------------------------------------------
