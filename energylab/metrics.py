@@ -95,8 +95,11 @@ def exact_log_partition(model, beta: float = 1.0, max_units: int = MAX_ENUMERATE
     """log Z(beta), exact, by enumerating the smaller discrete layer (float64)."""
     if hasattr(model, "exact_log_partition"):       # a model with its own enumeration (dbm.DBM)
         return model.exact_log_partition(beta)
-    layer = enumerated_layer(model, max_units)
-    m = _float64(model)
+    return _log_z(_float64(model), enumerated_layer(model, max_units), beta)
+
+
+def _log_z(m, layer: str, beta: float = 1.0) -> float:
+    """log Z of a float64 copy `m`, enumerating `layer` chunk by chunk."""
     parts = [torch.logsumexp(neg_f, 0) for _, neg_f in _neg_free_energies(m, layer, beta)]
     return torch.logsumexp(torch.stack(parts), 0).item()
 
@@ -107,8 +110,8 @@ def exact_log_likelihood(model, v, per_example: bool = False, max_units: int = M
     if hasattr(model, "exact_log_likelihood"):      # a model with its own enumeration (dbm.DBM)
         return model.exact_log_likelihood(v, per_example)
     v = _binary_states(model, v, "data")
-    log_z = exact_log_partition(model, max_units=max_units)
-    ll = -_float64(model).free_energy(v.double()) - log_z
+    m = _float64(model)                            # one float64 copy for log Z and F(v)
+    ll = -m.free_energy(v.double()) - _log_z(m, enumerated_layer(model, max_units))
     return ll if per_example else ll.mean().item()
 
 
@@ -152,7 +155,7 @@ def exact_log_likelihood_grad(model, v, max_units: int = MAX_ENUMERATED_UNITS) -
     v = _binary_states(model, v, "data").double()
     m, layer = _float64(model), enumerated_layer(model, max_units)
     with torch.no_grad():
-        log_z = exact_log_partition(model, max_units=max_units)
+        log_z = _log_z(m, layer)
         # The model term: every state of the enumerated layer is a particle, weighted by its
         # exact probability; the other layer enters through its conditional mean.
         W = torch.zeros_like(m.W)
