@@ -2,7 +2,8 @@
 
 A coupling owns the interaction weights and answers four questions:
 `up(sv)` (the field on the hidden layer), `down(sh)` (the field on the visible
-layer), `energy(sv, sh)` (the interaction energy -s_v^T W s_h per sample) and
+layer) — each with an optional `bias` added to the result, inside the matrix
+product where the coupling can (`torch.addmm`: no extra pass over the batch) —, `energy(sv, sh)` (the interaction energy -s_v^T W s_h per sample) and
 `cd_grad(...)` (the difference of -dE/dW between positive and negative
 particles, the statistic contrastive divergence follows).
 """
@@ -31,19 +32,22 @@ class Dense(nn.Module):
     def hidden_shape(self):
         return (self.W.shape[1],)
 
-    def up(self, sv: torch.Tensor) -> torch.Tensor:
-        return sv @ self.W
+    def up(self, sv: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+        return sv @ self.W if bias is None else torch.addmm(bias, sv, self.W)
 
-    def down(self, sh: torch.Tensor) -> torch.Tensor:
-        return sh @ self.W.t()
+    def down(self, sh: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+        return sh @ self.W.t() if bias is None else torch.addmm(bias, sh, self.W.t())
 
     def energy(self, sv: torch.Tensor, sh: torch.Tensor) -> torch.Tensor:
         return -((sv @ self.W) * sh).sum(1)
 
     def cd_grad(self, sv_pos, sh_pos, sv_neg, sh_neg) -> torch.Tensor:
-        """Descent direction for W: -(<sv sh^T>_pos - <sv sh^T>_neg), batch means, two GEMMs."""
-        neg = sv_neg.t() @ sh_neg
-        return torch.addmm(neg, sv_pos.t(), sh_pos, beta=1.0 / sv_neg.shape[0], alpha=-1.0 / sv_pos.shape[0])
+        """Descent direction for W: -(<sv sh^T>_pos - <sv sh^T>_neg), batch means, two GEMMs.
+
+        The 1/n of the negative term scales the (small) hidden statistic, and the positive term
+        accumulates in place: no pass over the (n_visible, n_hidden) result besides the GEMMs."""
+        grad = sv_neg.t() @ (sh_neg * (1.0 / sv_neg.shape[0]))
+        return grad.addmm_(sv_pos.t(), sh_pos, alpha=-1.0 / sv_pos.shape[0])
 
     def extra_repr(self) -> str:
         return f"{self.W.shape[0]} x {self.W.shape[1]}"
@@ -91,12 +95,14 @@ class Conv2d(nn.Module):
         _, h, w = self.image_shape
         return (self.n_filters, h - self.W.shape[2] + 1, w - self.W.shape[3] + 1)
 
-    def up(self, sv: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(sv.reshape((-1,) + self.image_shape), self.W)
+    def up(self, sv: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+        out = F.conv2d(sv.reshape((-1,) + self.image_shape), self.W)
+        return out if bias is None else out.add_(bias)
 
-    def down(self, sh: torch.Tensor) -> torch.Tensor:
+    def down(self, sh: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
         image = F.conv_transpose2d(sh.reshape((-1,) + self.hidden_shape), self.W)
-        return image.flatten(1) if self.flat_visible else image
+        image = image.flatten(1) if self.flat_visible else image
+        return image if bias is None else image.add_(bias.reshape(image.shape[1:]))
 
     def energy(self, sv: torch.Tensor, sh: torch.Tensor) -> torch.Tensor:
         return -(self.up(sv) * sh.reshape((-1,) + self.hidden_shape)).flatten(1).sum(1)

@@ -26,7 +26,7 @@ from torch import nn
 from .ais import base_visible_bias
 from .couplings import Dense
 from .dbm_training import DBMObjective, pretrain  # noqa: F401  (training lives there; pretrain re-exported)
-from .units import Bernoulli
+from .units import Bernoulli, bernoulli_from
 
 
 def _entropy(p):
@@ -103,7 +103,7 @@ class DBM(nn.Module):
                 for l in range(parity, self.depth + 1, 2):
                     if l not in clamp:
                         p = torch.sigmoid(self.field(x, l, beta))
-                        x[l] = (torch.rand(p.shape, generator=generator, device=p.device, dtype=p.dtype) < p).to(p.dtype)
+                        x[l] = bernoulli_from(p, generator)
         return x
 
     @torch.no_grad()
@@ -268,5 +268,5 @@ class DBMPath:
                 if l == 0:                    # the visible bias follows a_beta, not beta * a
                     f = f - beta * m.a + self._a(beta)
                 p = torch.sigmoid(f)
-                x[l] = (torch.rand(p.shape, generator=generator, device=p.device, dtype=p.dtype) < p).to(p.dtype)
+                x[l] = bernoulli_from(p, generator)
         return x

@@ -237,11 +237,13 @@ class MaskedRBM(RBM):
             raise ValueError(f"the {self.mask.name} mask policy has no retain probability p")
         self.mask.p = _check_p(p)
 
-    def hidden_field(self, v):
-        return self.mask.up(self.coupling, self.visible.stat(v))
+    def hidden_field(self, v, bias=None):
+        field = self.mask.up(self.coupling, self.visible.stat(v))
+        return field if bias is None else field + bias
 
-    def visible_field(self, h):
-        return self.mask.down(self.coupling, self.hidden.stat(h))
+    def visible_field(self, h, bias=None):
+        field = self.mask.down(self.coupling, self.hidden.stat(h))
+        return field if bias is None else field + bias
 
     def energy(self, v, h):
         sv, sh = self.visible.stat(v), self.hidden.stat(h)

@@ -27,8 +27,8 @@ def set_contrastive_grads(model, v_pos, h_pos, v_neg, h_neg) -> None:
         with torch.no_grad():
             model.coupling.W.grad = model.coupling.cd_grad(vis.stat(v_pos), hid.stat(h_pos),
                                                            vis.stat(v_neg), hid.stat(h_neg))
-            model.a.grad = vis.bias_stat(v_neg, model.a) / n_neg - vis.bias_stat(v_pos, model.a) / n_pos
-            model.b.grad = hid.bias_stat(h_neg, model.b) / n_neg - hid.bias_stat(h_pos, model.b) / n_pos
+            model.a.grad = vis.bias_stat(v_neg, model.a).div_(n_neg).sub_(vis.bias_stat(v_pos, model.a), alpha=1 / n_pos)
+            model.b.grad = hid.bias_stat(h_neg, model.b).div_(n_neg).sub_(hid.bias_stat(h_pos, model.b), alpha=1 / n_pos)
         return
     with torch.enable_grad():
         for p in model.parameters():
@@ -53,7 +53,7 @@ class Generative:
             begin(v, generator)
         try:
             with torch.no_grad():
-                h_mean, h = model.hidden.mean_and_sample(model.hidden_field(v), model.b, 1.0, generator)
+                h_mean, h = model.hidden.mean_and_sample(*model.hidden_input(v), 1.0, generator)
                 v_neg, h_neg = sampler.negative(model, v, h, k, beta, generator)
             set_contrastive_grads(model, v, h_mean, v_neg, h_neg)
         finally:

@@ -54,25 +54,41 @@ class RBM(nn.Module):
         return self.visible.explicit_stats and self.hidden.explicit_stats
 
     # -- conditionals ----------------------------------------------------------------
-    def hidden_field(self, v):
-        return self.coupling.up(self.visible.stat(v))
+    def hidden_field(self, v, bias=None):
+        """The field W^T s_v(v) on the hidden layer (plus `bias` when given, added by the coupling)."""
+        return self.coupling.up(self.visible.stat(v), bias)
 
-    def visible_field(self, h):
-        return self.coupling.down(self.hidden.stat(h))
+    def visible_field(self, h, bias=None):
+        """The field W s_h(h) on the visible layer (plus `bias` when given, added by the coupling)."""
+        return self.coupling.down(self.hidden.stat(h), bias)
+
+    def hidden_input(self, v):
+        """(field, bias) for the hidden layer's law. Where the unit type sees the field only
+        through I + b (`field_plus_bias`), the coupling adds b inside its matrix product and
+        None stands in for the bias: one pass over the batch less on the training hot path."""
+        if self.hidden.field_plus_bias:
+            return self.hidden_field(v, self.b), None
+        return self.hidden_field(v), self.b
+
+    def visible_input(self, h):
+        """(field, bias) for the visible layer's law; see `hidden_input`."""
+        if self.visible.field_plus_bias:
+            return self.visible_field(h, self.a), None
+        return self.visible_field(h), self.a
 
     def p_h(self, v, beta=1.0):
         """E[h | v]: for Bernoulli hidden units, the probabilities p(h_j = 1 | v)."""
-        return self.hidden.mean(self.hidden_field(v), self.b, beta)
+        return self.hidden.mean(*self.hidden_input(v), beta)
 
     def p_v(self, h, beta=1.0):
         """E[v | h]."""
-        return self.visible.mean(self.visible_field(h), self.a, beta)
+        return self.visible.mean(*self.visible_input(h), beta)
 
     def sample_h(self, v, beta=1.0, generator=None):
-        return self.hidden.sample(self.hidden_field(v), self.b, beta, generator)
+        return self.hidden.sample(*self.hidden_input(v), beta, generator)
 
     def sample_v(self, h, beta=1.0, generator=None):
-        return self.visible.sample(self.visible_field(h), self.a, beta, generator)
+        return self.visible.sample(*self.visible_input(h), beta, generator)
 
     # -- energies --------------------------------------------------------------------
     def energy(self, v, h):
@@ -104,7 +120,7 @@ class RBM(nn.Module):
         for step in range(k):
             v = self.sample_v(h, beta, generator)
             if step < k - 1:
-                h_mean, h = self.hidden.mean_and_sample(self.hidden_field(v), self.b, beta, generator)
+                h_mean, h = self.hidden.mean_and_sample(*self.hidden_input(v), beta, generator)
             else:
                 h_mean = self.p_h(v, beta)
         return v, h_mean

@@ -18,6 +18,7 @@ Everything is tensor work on the device; a penalty whose weight is 0 costs nothi
 from __future__ import annotations
 
 import torch
+import torch.optim.optimizer as _optim
 
 OPTIMIZERS = ("sgd", "adam", "rmsprop")
 FREEZE = ("none", "weights", "visible_bias", "hidden_bias", "biases")
@@ -28,13 +29,51 @@ def is_weight(name: str) -> bool:
     return name.endswith("W") or name.endswith("weight")
 
 
+class SGD(torch.optim.SGD):
+    """`torch.optim.SGD` (momentum without dampening, L2 decay; the same state_dict) with a lean
+    `step`. Inside a CD-1 loop of 128 x 784 batches torch's step measured ~80 us per batch here
+    (its profiler wrapper, hook chains and generic paths), against ~16 us for the arithmetic
+    itself: 12 % of the whole batch. This step does the arithmetic only; registered step hooks,
+    a closure, nesterov, dampening or maximize go to torch's own step."""
+
+    def step(self, closure=None):
+        if (closure is not None or self._optimizer_step_pre_hooks or self._optimizer_step_post_hooks
+                or _optim._global_optimizer_pre_hooks or _optim._global_optimizer_post_hooks or any(g["nesterov"] or g["dampening"] or g["maximize"] for g in self.param_groups)):
+            return super().step(closure)
+        with torch.no_grad():
+            self._sgd_update()
+        return None
+
+    step.hooked = True      # tells torch.optim not to wrap this step in its profiler/hook wrapper
+
+    def _sgd_update(self):
+        for group in self.param_groups:
+            lr, momentum, decay = group["lr"], group["momentum"], group["weight_decay"]
+            for p in group["params"]:
+                grad = p.grad
+                if grad is None:
+                    continue
+                if decay:
+                    grad = grad.add(p, alpha=decay)
+                if momentum:
+                    state = self.state[p]
+                    buf = state.get("momentum_buffer")
+                    if buf is None:
+                        buf = state["momentum_buffer"] = torch.clone(grad).detach()
+                    else:
+                        buf.mul_(momentum).add_(grad)
+                    grad = buf
+                p.add_(grad, alpha=-lr)
+        return None
+
+
 def make_optimizer(model, name: str, lr: float, momentum: float, weight_decay: float):
     """A torch optimizer with two groups: weights (L2-decayed) first, then everything else."""
     named = list(model.named_parameters())
     groups = [{"params": [p for n, p in named if is_weight(n)], "weight_decay": weight_decay},
               {"params": [p for n, p in named if not is_weight(n)], "weight_decay": 0.0}]
     if name == "sgd":
-        return torch.optim.SGD(groups, lr=lr, momentum=momentum)
+        return SGD(groups, lr=lr, momentum=momentum)
     if name == "adam":
         return torch.optim.Adam(groups, lr=lr)
     if name == "rmsprop":

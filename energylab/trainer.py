@@ -232,7 +232,7 @@ class Trainer:
                     idx = self._perm[i:i + batch]
                     if self.dist is not None:               # this process's rows of the global batch
                         idx = self.dist.shard(idx)
-                    v = train[idx]
+                    v = torch.index_select(train, 0, idx)   # ~2x faster than train[idx] on CPU
                     if self.labels is not None:             # a classifier's objective takes (v, y)
                         v = (v, self.labels["train"][idx])
                     self.last_negative = self.objective.step(self.model, v, self.sampler, self.params["k"], 1.0,

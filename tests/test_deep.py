@@ -49,9 +49,9 @@ def test_layer_two_sees_exactly_the_cached_layer_one_outputs(small):
     calls = {"n": 0}
     field = model.layers[0].hidden_field
 
-    def counted(v):
+    def counted(v, bias=None):
         calls["n"] += 1
-        return field(v)
+        return field(v, bias)
 
     model.layers[0].hidden_field = counted              # counts every use of layer 1's weights
     model.layers[1].objective = recorder = Recording(probe=lambda: calls["n"])

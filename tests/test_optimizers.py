@@ -29,6 +29,38 @@ def test_first_steps_of_each_optimizer_have_their_closed_form():
         regularizers.make_optimizer(random_rbm(2, 2), "lbfgs", 0.1, 0.0, 0.0)
 
 
+def test_lean_sgd_step_is_torch_sgd_bit_for_bit_and_shares_its_state_dict():
+    """regularizers.SGD replaces torch's generic step for speed; momentum (its first step clones
+    the gradient), L2 decay on the weight group only, and live lr/momentum changes must match."""
+    ours, theirs = random_rbm(5, 4, seed=2), random_rbm(5, 4, seed=2)
+    opt = regularizers.make_optimizer(ours, "sgd", 0.1, momentum=0.5, weight_decay=0.01)
+    assert isinstance(opt, regularizers.SGD)
+    groups = [{"params": [theirs.W], "weight_decay": 0.01}, {"params": [theirs.a, theirs.b], "weight_decay": 0.0}]
+    ref = torch.optim.SGD(groups, lr=0.1, momentum=0.5)
+    g = torch.Generator().manual_seed(3)
+    for step in range(6):
+        if step == 3:                        # a slider moved: live values reach both
+            regularizers.set_hyperparameters(opt, 0.05, 0.9, 0.001)
+            regularizers.set_hyperparameters(ref, 0.05, 0.9, 0.001)
+        for p, q in zip(ours.parameters(), theirs.parameters()):
+            p.grad = torch.randn(p.shape, generator=g, dtype=p.dtype)
+            q.grad = p.grad.clone()
+        theirs.b.grad = ours.b.grad = None if step == 4 else ours.b.grad   # a parameter without a gradient
+        opt.step()
+        ref.step()
+        for p, q in zip(ours.parameters(), theirs.parameters()):
+            assert torch.equal(p, q)
+    state, ref_state = opt.state_dict(), ref.state_dict()
+    assert state["param_groups"] == ref_state["param_groups"]
+    for k, s in state["state"].items():
+        assert torch.equal(s["momentum_buffer"], ref_state["state"][k]["momentum_buffer"])
+    ref.load_state_dict(state)                # interchangeable checkpoints
+    seen = []                                 # a registered hook still runs (through torch's own step)
+    opt.register_step_post_hook(lambda *args: seen.append(1))
+    opt.step()
+    assert seen == [1]
+
+
 def test_l1_sparsity_and_freezing_on_the_gradients():
     model = random_rbm(4, 3, seed=1)
     v = (torch.rand(10, 4, generator=torch.Generator().manual_seed(0)) < 0.5).double()
