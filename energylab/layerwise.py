@@ -48,6 +48,12 @@ class LayerTrainer(Trainer):
         self.outer, self.index = outer, index
         self.generator = outer.generator        # one random stream for the whole run
 
+    def _prepare(self, data):
+        """No second validation pass: `fit_layerwise` checked the data once, and a deeper layer's
+        inputs are the stack's own features (the guard keeps its parameters finite)."""
+        self.labels = None
+        return data.train, data.test
+
     def _wait_if_paused(self):
         self.outer._wait_if_paused()            # pause, resume, single steps and stop act on the outer trainer
         if self.outer._stop:

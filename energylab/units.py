@@ -117,10 +117,18 @@ class Units(nn.Module):
         """-dE_x/d bias summed over the batch (each example weighted by `weight` if given)."""
         return _weighted_sum(x, weight)
 
-    def check(self, x: torch.Tensor, what: str = "input") -> None:
-        if not torch.isfinite(x).all():
+    def check(self, x: torch.Tensor, what: str = "input") -> tuple[float, float]:
+        """A clear error for NaN or infinite values; returns the data's (min, max) for subclasses.
+
+        One `aminmax` pass (NaN propagates through it, an infinity shows at an end): on 60,000 x
+        784 values it costs ~25 ms where isfinite + all + min + max took ~150-350 ms."""
+        if x.numel() == 0:
+            return 0.0, 0.0
+        lo, hi = (t.item() for t in torch.aminmax(x))
+        if not (math.isfinite(lo) and math.isfinite(hi)):
             bad = (~torch.isfinite(x)).sum().item()
             raise ValueError(f"{what} contains {bad} NaN or infinite value(s); clean or impute the data first")
+        return lo, hi
 
     def extra_repr(self) -> str:
         return f"{self.shape}"
@@ -151,13 +159,13 @@ class Bernoulli(Units):
         return -_flat_sum(x * bias)
 
     def check(self, x, what="input"):
-        super().check(x, what)
-        lo, hi = x.min().item(), x.max().item()
+        lo, hi = super().check(x, what)
         if lo < 0 or hi > 1:
             raise ValueError(
                 f"{what} has values in [{lo:.4g}, {hi:.4g}] but {self.label} units take values in [0, 1] "
                 "(probabilities are allowed as data); scale the data to [0, 1] or choose a variant "
                 "with Gaussian visible units")
+        return lo, hi
 
     def enumerate(self, dtype=torch.float64, device=None, start=0, stop=None) -> torch.Tensor:
         """All 2**n binary states (rows), or the slice [start, stop) of them, in binary order."""

@@ -141,9 +141,10 @@ class NoisyReLU(Units):
         return -_flat_sum(x * bias)
 
     def check(self, x, what="input"):
-        super().check(x, what)
-        if x.min().item() < 0:
+        lo, hi = super().check(x, what)
+        if lo < 0:
             raise ValueError(f"{what} has negative values but rectified units are >= 0")
+        return lo, hi
 
 
 class SELU(Units):

@@ -64,10 +64,11 @@ class OneHot(Units):
         return -_flat_sum(x * bias)
 
     def check(self, x, what="input"):
-        super().check(x, what)
+        value_range = super().check(x, what)
         if not bool((((x == 0) | (x == 1)).all()) and (self._grouped(x).sum(-1) == 1).all()):
             raise ValueError(f"{what} must be one-hot rows (a single 1 per group of {self.group_size}); "
                              "turn class indices into one-hot rows with torch.nn.functional.one_hot")
+        return value_range
 
     def enumerate(self, dtype=torch.float64, device=None, start=0, stop=None) -> torch.Tensor:
         """All group_size ** n_groups states (rows), or the slice [start, stop), first group most significant."""

@@ -98,11 +98,12 @@ class ProbMaxPool(Units):
         return -_flat_sum(x.reshape((-1,) + self.shape) * bias)
 
     def check(self, x, what="input"):
-        super().check(x, what)
+        value_range = super().check(x, what)
         binary = bool(((x == 0) | (x == 1)).all())
         if not binary or bool((self._blocks(x).sum(-1) > 1).any()):
             raise ValueError(f"{what} must be binary with at most one unit on in each "
                              f"{self.block}x{self.block} pooling block")
+        return value_range
 
     @property
     def n_states(self) -> int:
