@@ -20,7 +20,10 @@ from dataclasses import dataclass
 import torch
 
 MAX_ENUMERATED_UNITS = 25
-CHUNK = 2 ** 15
+#: Enumerated states per chunk times the other layer's size. ~2 MB of float64 per intermediate
+#: keeps the softplus passes in cache: 2^20 hidden states x 784 visible took 7-9 s with chunks
+#: of 32,768 states (200 MB intermediates) and ~3 s with this.
+CHUNK_ELEMENTS = 2 ** 18
 
 
 @dataclass(frozen=True)
@@ -77,15 +80,17 @@ def enumerated_layer(model, max_units: int = MAX_ENUMERATED_UNITS) -> str:
     return min(options)[1]
 
 
-def _states(layer, device):
-    """Yield all states of a discrete layer, chunk by chunk."""
-    for start in range(0, layer.n_states, CHUNK):
-        yield layer.enumerate(torch.float64, device, start, min(start + CHUNK, layer.n_states))
+def _states(layer, device, other_size: int = 1):
+    """Yield all states of a discrete layer, chunk by chunk (`CHUNK_ELEMENTS` / `other_size` states each)."""
+    rows = max(64, CHUNK_ELEMENTS // max(other_size, 1))
+    for start in range(0, layer.n_states, rows):
+        yield layer.enumerate(torch.float64, device, start, min(start + rows, layer.n_states))
 
 
 def _neg_free_energies(model, layer: str, beta: float):
     """Yield (states, -F(states)) over every state of the enumerated layer."""
-    for s in _states(getattr(model, layer), model.device):
+    other = model.visible if layer == "hidden" else model.hidden
+    for s in _states(getattr(model, layer), model.device, other.size):
         neg_f = -(model.free_energy_hidden(s, beta) if layer == "hidden" else model.free_energy(s, beta))
         yield s, neg_f
 

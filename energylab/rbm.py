@@ -98,11 +98,11 @@ class RBM(nn.Module):
 
     def free_energy(self, v, beta=1.0):
         """F(v) = -log sum_h exp(-beta E(v, h)) per sample (hidden layer summed out exactly)."""
-        return beta * self.visible.energy(v, self.a) - self.hidden.log_partition(self.hidden_field(v), self.b, beta)
+        return beta * self.visible.energy(v, self.a) - self.hidden.log_partition(*self.hidden_input(v), beta)
 
     def free_energy_hidden(self, h, beta=1.0):
         """F(h) = -log integral_v exp(-beta E(v, h)) per sample (visible layer summed out exactly)."""
-        return beta * self.hidden.energy(h, self.b) - self.visible.log_partition(self.visible_field(h), self.a, beta)
+        return beta * self.hidden.energy(h, self.b) - self.visible.log_partition(*self.visible_input(h), beta)
 
     # -- sampling ----------------------------------------------------------------------
     def gibbs(self, v, k: int = 1, beta=1.0, generator=None):
