@@ -39,24 +39,30 @@ def energylab_epoch(x: torch.Tensor) -> float:
     return clock.seconds
 
 
+def hand_written_cd1(x: torch.Tensor, W, a, b, generator, lr: float = LR, batch: int = BATCH) -> None:
+    """The yardstick: a careful minimal CD-1 epoch (shuffled batches, rand + compare sampling),
+    updating W, a, b in place; its random numbers come in the order energylab draws them."""
+    perm = torch.randperm(len(x), generator=generator, device=x.device)
+    for i in range(0, len(x), batch):
+        v = x[perm[i:i + batch]]
+        ph = torch.sigmoid(torch.addmm(b, v, W))
+        h = (torch.rand(ph.shape, generator=generator, device=x.device) < ph).float()
+        pv = torch.sigmoid(torch.addmm(a, h, W.t()))
+        vn = (torch.rand(pv.shape, generator=generator, device=x.device) < pv).float()
+        phn = torch.sigmoid(torch.addmm(b, vn, W))
+        n = v.shape[0]
+        W.add_(torch.addmm(vn.t() @ phn, v.t(), ph, beta=-1.0), alpha=lr / n)
+        a.add_((v - vn).sum(0), alpha=lr / n)
+        b.add_((ph - phn).sum(0), alpha=lr / n)
+
+
 def hand_written_epoch(x: torch.Tensor) -> float:
-    """The yardstick: a careful minimal CD-1 loop (shuffled batches, rand + compare sampling)."""
+    """Seconds of one epoch of the yardstick loop."""
     def epoch():
         g = torch.Generator(x.device).manual_seed(0)
         W = torch.randn(x.shape[1], N_HIDDEN, device=x.device) * 0.01
         a, b = torch.zeros(x.shape[1], device=x.device), torch.zeros(N_HIDDEN, device=x.device)
-        perm = torch.randperm(len(x), generator=g, device=x.device)
-        for i in range(0, len(x), BATCH):
-            v = x[perm[i:i + BATCH]]
-            ph = torch.sigmoid(torch.addmm(b, v, W))
-            h = (torch.rand(ph.shape, generator=g, device=x.device) < ph).float()
-            pv = torch.sigmoid(torch.addmm(a, h, W.t()))
-            vn = (torch.rand(pv.shape, generator=g, device=x.device) < pv).float()
-            phn = torch.sigmoid(torch.addmm(b, vn, W))
-            n = v.shape[0]
-            W.add_(torch.addmm(vn.t() @ phn, v.t(), ph, beta=-1.0), alpha=LR / n)
-            a.add_((v - vn).sum(0), alpha=LR / n)
-            b.add_((ph - phn).sum(0), alpha=LR / n)
+        hand_written_cd1(x, W, a, b, g)
         if x.is_cuda:
             torch.cuda.synchronize()
     return timed(epoch)

@@ -44,6 +44,9 @@ def markdown(result: dict) -> str:
         lines.append(f"| {name} | — | {note} | | | |")
     lines += ["", f"Floor (same run): GEMMs {f['gemm_s']:.3f} s ({f['gemm_gflops']:.0f} GFLOP/s) + random "
               f"numbers {f['rng_s']:.3f} s = {f['floor_s']:.3f} s per epoch.", ""]
+    if result.get("where"):
+        from bench import where_time_goes
+        lines += where_time_goes.markdown(result["where"])
     if result.get("dbn"):
         d = result["dbn"]
         lines += [f"3-layer DBN epoch: {d['dbn_s']:.3f} s; sum of its three RBM epochs: {d['sum_s']:.3f} s "
@@ -80,6 +83,8 @@ def main(argv=None):
     x = x.to(device)
     result = {"machine": machine(), "data": f"{len(x):,} x 784 ({source})"}
     result["cd1"] = cd1.run(x, args.reps, args.threads)
+    from bench import where_time_goes
+    result["where"] = where_time_goes.run(x[:20000])
     try:
         from bench import dbn_epoch
         result["dbn"] = dbn_epoch.run(x, args.reps)
