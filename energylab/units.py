@@ -56,6 +56,16 @@ def scaled_field(I, bias, beta):
     return x if isinstance(beta, (int, float)) and beta == 1 else x.mul_(beta)
 
 
+def softplus_owned(x: torch.Tensor) -> torch.Tensor:
+    """softplus(x) = log(1 + e^x), written over `x` (a fresh tensor the caller owns) unless
+    autograd needs the input. Exact enumeration computes this on ~2 MB chunks; allocating a
+    second chunk-sized result each time made the allocator hand memory back to the OS and
+    fault it in again (log Z over 2^20 states varied 2.6-7.5 s; in place it stays ~2.6 s)."""
+    if x.requires_grad and torch.is_grad_enabled():
+        return F.softplus(x)
+    return torch.logaddexp(x, x.new_zeros(()), out=x)
+
+
 def uniform_like(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     # rand + compare costs ~3 ns/element here against ~13 ns for torch.bernoulli.
     return torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)
@@ -153,7 +163,7 @@ class Bernoulli(Units):
         return p, bernoulli_from(p, generator)
 
     def log_partition(self, I, bias, beta=1.0):
-        return _flat_sum(F.softplus(scaled_field(I, bias, beta)))
+        return _flat_sum(softplus_owned(scaled_field(I, bias, beta)))
 
     def energy(self, x, bias):
         return -_flat_sum(x * bias)
