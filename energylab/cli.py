@@ -1,6 +1,6 @@
 """The `energylab` command line: train, evaluate, sample, and browse the registry.
 
-    energylab train --variant RBM --dataset digits --epochs 5 --n-hidden 64 --lr 0.05
+    energylab train --variant RBM --dataset digits --epochs 5 --n-hidden 64 --lr 0.1
     energylab evaluate runs/RBM-digits-20240501-120000
     energylab sample runs/RBM-digits-20240501-120000 --n 64 --k 1000
     energylab variants [NAME] [--markdown]      energylab datasets      energylab runs

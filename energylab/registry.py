@@ -81,7 +81,7 @@ class Param:
 
 # Training hyperparameters every variant shares (a variant may override defaults).
 TRAINING = (
-    Param("lr", "float", 0.05, "learning rate of the weight updates", 1e-5, 1.0, live=True, log=True),
+    Param("lr", "float", 0.1, "learning rate of the weight updates", 1e-5, 1.0, live=True, log=True),
     Param("momentum", "float", 0.5, "momentum of the updates (Hinton's guide: 0.5, later 0.9)", 0.0, 0.99, live=True),
     Param("weight_decay", "float", 1e-4, "L2 penalty on the weights (not the biases)", 0.0, 0.1, live=True, log=True),
     Param("k", "int", 1, "Gibbs steps per update in the negative phase (CD-k / PCD-k)", 1, 100, live=True),
@@ -100,7 +100,7 @@ TRAINING = (
     Param("method", "choice", "sampling", "negative phase from the sampler above, or without sampling from the "
           "second order TAP free energy (Gabrie et al. 2015; Bernoulli or Gaussian layers)",
           choices=("sampling", "tap")),
-    Param("batch_size", "int", 64, "examples per mini-batch", 1, 4096),
+    Param("batch_size", "int", 32, "examples per mini-batch", 1, 4096),
     Param("epochs", "int", 10, "passes over the training set", 1, 10000),
     Param("seed", "int", 0, "seed of every random draw of the run (reproducible runs)", 0, 2**31 - 1),
     Param("optimizer", "choice", "sgd", "update rule: SGD with momentum, Adam or RMSProp (torch.optim)",

@@ -95,7 +95,7 @@ def test_resume_continues_the_run_bit_for_bit(run_dir, tmp_path, capsys):
     payload = el.checkpoint.read(resumed / "checkpoint.pt")
     assert payload["position"][0] == 4 * STEPS_PER_EPOCH
     history = RunFolder(resumed).read_history()
-    assert {"step": 3 * STEPS_PER_EPOCH, "name": "lr", "old": 0.05, "new": 0.02} in history.changes
+    assert {"step": 3 * STEPS_PER_EPOCH, "name": "lr", "old": 0.1, "new": 0.02} in history.changes
     assert RunFolder(resumed).read_config()["training"]["lr"] == 0.02
 
     # nothing left to do without --epochs; fixed hyperparameters cannot change
@@ -168,7 +168,7 @@ def test_variants_and_datasets_tables(capsys):
     assert cli.main(["variants", "RBM", "--markdown"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "| name | type | default | range | live | help |"
-    assert "| lr | float | 0.05 | [1e-05, 1] | yes |" in "\n".join(lines)
+    assert "| lr | float | 0.1 | [1e-05, 1] | yes |" in "\n".join(lines)
     assert cli.main(["datasets"]) == 0
     text = capsys.readouterr().out
     assert all(name in text for name in el.datasets.names())

@@ -59,7 +59,7 @@ def test_first_screen_says_what_to_do(app):
     assert app.sidebar.selectbox(key="cfg.variant").value == "RBM"
     assert app.sidebar.selectbox(key="cfg.RBM.dataset").value == "digits"
     lr = app.sidebar.select_slider(key="cfg.RBM.train.lr")
-    assert lr.value == 0.05 and "learning rate" in lr.help
+    assert lr.value == 0.1 and "learning rate" in lr.help
 
 
 def test_train_retune_pause_save_then_every_page(app):

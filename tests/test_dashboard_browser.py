@@ -83,12 +83,12 @@ def test_train_retune_and_stop_in_chromium(tmp_path):
             first = wait_until(lambda: page.evaluate(CURVE_POINTS), 90, "the curves to appear")
             wait_until(lambda: page.evaluate(CURVE_POINTS) > first, 90, "the curves to gain points")
 
-            # move the live learning-rate slider one notch left: 0.05 -> 0.02
+            # move the live learning-rate slider one notch left: 0.1 -> 0.05
             thumb = page.get_by_test_id("stMain").get_by_role("slider").first
             thumb.focus()
             thumb.press("ArrowLeft")
-            wait_until(lambda: page.get_by_text("in use: 0.02").count() > 0, 60, "the run to report lr 0.02")
-            wait_until(lambda: any("lr 0.05→0.02" in t for t in page.evaluate(MARKERS)), 60,
+            wait_until(lambda: page.get_by_text("in use: 0.05").count() > 0, 60, "the run to report lr 0.05")
+            wait_until(lambda: any("lr 0.1→0.05" in t for t in page.evaluate(MARKERS)), 60,
                        "the change marker on the curves")
             # Streamlit scrolls inside its own container: a tall window shows the whole page
             page.set_viewport_size({"width": 1400, "height": 2400})
