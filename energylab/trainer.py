@@ -11,23 +11,25 @@ Design notes (why it looks like this):
   is recorded in the history at the step it happened.
 - Every random draw (shuffling, sampling) comes from one `torch.Generator` whose
   state is checkpointed, so a resumed run continues bit for bit.
+- Evaluation is in trainer_eval.py, a checkpoint's contents in trainer_checkpoint.py (mixins).
 """
 from __future__ import annotations
 
 import threading
 import time
 from contextlib import contextmanager
-from pathlib import Path
 
 import torch
 
 from . import distributed as _distributed
-from . import checkpoint, metrics, monitors, regularizers, samplers
+from . import monitors, regularizers, samplers
 from .history import History
 from .live import LiveParams
 from .objectives import Generative
 from .registry import TRAINING, VARIANTS
 from .tap import TAP
+from .trainer_checkpoint import Checkpointing
+from .trainer_eval import Measurements
 
 
 class TrainingDiverged(RuntimeError):
@@ -52,7 +54,7 @@ def resolve_device(device="auto") -> torch.device:
     return torch.device(device)
 
 
-class Trainer:
+class Trainer(Measurements, Checkpointing):
     """Train any registered variant; see the module docstring. Hinton 2012 for the defaults."""
 
     def __init__(self, model, *, device="auto", schedules=None, callbacks=(), eval_every=None,
@@ -300,105 +302,3 @@ class Trainer:
             f"training diverged at step {self.step}: the parameters contain {what}. The last good "
             f"parameters (checked at most {self.check_every} steps earlier) were restored. Lower the learning "
             f"rate (now {self.params['lr']:g}) or raise the weight decay, then resume.")
-
-    # -- measurements -------------------------------------------------------------------
-    def _monitor_sets(self, train, test):
-        """Fixed, small subsets measured at every evaluation (fixed so curves compare like with like)."""
-        g = torch.Generator(self.device).manual_seed(self.params["seed"] + 1)
-        pick = lambda x: x[torch.randperm(x.shape[0], generator=g, device=self.device)[:self.monitor_size]]
-        sets = {"train": pick(train), "test": pick(test) if test is not None and len(test) else None}
-        # Likelihoods of Bernoulli units are defined on binary states: for [0,1] data use one
-        # fixed stochastic binarisation of the monitor set.
-        if self.model.visible.discrete:
-            sets["binary"] = (torch.rand(sets["train"].shape, generator=g, device=self.device)
-                              < sets["train"]).to(sets["train"].dtype)
-        return sets
-
-    @torch.no_grad()
-    def evaluate(self) -> dict:
-        """Measure the model on the monitor sets and append one record to the history."""
-        model, mon = self.model, self.monitor
-        f_train = model.free_energy(mon["train"]).mean()
-        record = {"epoch": self.step / self.steps_per_epoch, "time": self._elapsed,
-                  "samples_per_s": self.step * self.params["batch_size"] / max(self._elapsed, 1e-9),
-                  "recon_error": metrics.reconstruction_error(model, mon["train"]),
-                  "free_energy_data": f_train.item()}
-        if getattr(self, "last_negative", None) is not None:
-            record["free_energy_model"] = model.free_energy(self.last_negative).mean().item()
-            negative = self.last_negative.reshape(self.last_negative.shape[0], -1)
-            if negative.shape[1] == mon["train"].shape[1]:
-                self.watch["energy_distance"].update(model, mon["train"], negative)
-        if isinstance(getattr(model, "W", None), torch.Tensor) and model.W.dim() == 2:
-            self.watch["weight_participation"].update(model)
-            self.watch["weight_square"].update(model)
-        for name, monitor in self.watch.items():     # the metric objects the notebooks use too
-            if monitor.count:
-                record[name] = monitor.value()
-                monitor.reset()
-        if mon["test"] is not None:
-            record["free_energy_test"] = model.free_energy(mon["test"]).mean().item()
-            record["free_energy_gap"] = record["free_energy_test"] - record["free_energy_data"]
-        if "binary" in mon:
-            # Its own generator: measuring must not shift the training's random stream.
-            g = torch.Generator(self.device).manual_seed(self.params["seed"] + 7919 * self.step)
-            pl = metrics.pseudo_log_likelihood(model, mon["binary"], generator=g)
-            # Exact and estimated PL are different measurements: they get different names.
-            record["pseudo_log_likelihood" if pl.method == "exact" else "pseudo_log_likelihood_1bit"] = pl.value
-            self.pl_method = pl.method
-        if hasattr(self.sampler, "swap_rates"):     # parallel tempering: mean acceptance of neighbour swaps
-            record["swap_rate"] = self.sampler.swap_rates.mean().item()
-        labels = getattr(self, "labels", None)
-        if labels is not None and labels["test"] is not None:
-            record["accuracy"] = metrics.accuracy(model, labels["test_x"], labels["test"])
-        exact_units = getattr(model, "exact_units", min(model.n_hidden, model.n_visible))   # a DBM says its own
-        if exact_units <= self.exact_max_units and model.visible.discrete:
-            record["exact_log_likelihood"] = metrics.exact_log_likelihood(
-                model, mon["binary"], max_units=self.exact_max_units)
-        if self.dist is not None:         # the mean over processes (distributed.py)
-            record = self.dist.reduce_record(record)
-        self.history.log(self.step, **record)
-        self._emit("on_evaluate", record)
-        return record
-
-    # -- checkpoints --------------------------------------------------------------------
-    def save_checkpoint(self, path):
-        """Model, optimizer, sampler chains, RNG, position in the epoch and history: a full resume point."""
-        import json
-        objective_state = getattr(self.objective, "state_dict", dict)()      # persistent state of its own
-        state = {"optimizer": self.optimizer.state_dict(), "sampler": self.sampler.state_dict(),
-                 "objective": objective_state,
-                 "generator": self.generator.get_state(), "perm": self._perm,
-                 "position": [self.step, self.epoch, self.batch_index], "elapsed": self._elapsed,
-                 "training": json.dumps({"params": {k: v for k, v in self.params.values().items()
-                                                    if k in self._training_names},
-                                         "schedules": {k: s.to_dict() for k, s in self.schedules.items()}}),
-                 "history": json.dumps(self.history.to_dict())}
-        if self.dist is not None:         # every process's sampling state, gathered; only rank 0 writes
-            state["distributed"] = self.dist.state_dict(self)
-            if not self.dist.is_main:
-                return Path(path)
-        return checkpoint.save(path, self.model, **state)
-
-    @classmethod
-    def from_checkpoint(cls, path, device="auto", **options):
-        """A trainer (and model) ready to continue the run saved at `path`."""
-        import json
-        from . import schedules as sched
-        payload = checkpoint.read(path)
-        model = checkpoint.load(path)
-        training = json.loads(payload["training"])
-        trainer = cls(model, device=device,
-                      schedules={k: sched.from_dict(d) for k, d in training["schedules"].items()},
-                      **options, **training["params"])
-        trainer.optimizer.load_state_dict(payload["optimizer"])
-        trainer.sampler.load_state_dict({k: v.to(trainer.device) for k, v in payload["sampler"].items()})
-        if payload.get("objective") and hasattr(trainer.objective, "load_state_dict"):
-            trainer.objective.load_state_dict(payload["objective"], trainer.device)
-        trainer.generator.set_state(payload["generator"])
-        trainer._perm = None if payload["perm"] is None else payload["perm"].to(trainer.device)
-        trainer.step, trainer.epoch, trainer.batch_index = payload["position"]
-        trainer._elapsed = payload["elapsed"]
-        trainer.history = History.from_dict(json.loads(payload["history"]))
-        if trainer.dist is not None:
-            trainer.dist.load_state_dict(trainer, payload.get("distributed"))
-        return trainer
