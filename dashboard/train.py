@@ -212,10 +212,11 @@ def step_detail(snap):
         return
     st.markdown(f"**One CD update, step {d['step']}** — positive phase (data) against negative phase "
                 f"(model particles); the update moves W by their difference, ‖ΔW‖ = {d['dW_norm']:.3g}")
+    which = f" ({d['dW_caption']})" if d.get("dW_caption", "layer 1") != "layer 1" else ""
     cols = st.columns(3)
     for col, (key, caption) in zip(cols, [("positive_png", "positive: the mini-batch"),
                                           ("negative_png", "negative: the chains' particles"),
-                                          ("dW_png", "ΔW as a mosaic")]):
+                                          ("dW_png", f"ΔW as a mosaic{which}")]):
         if d.get(key):
             col.image(d[key], output_format="PNG", caption=caption)
 

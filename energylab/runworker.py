@@ -74,12 +74,6 @@ def mosaic_png(W, shape, target=320, cache=None, name=None) -> bytes:
     return _encode(viz.weight_mosaic(W, shape, max_tiles=100), target, cache, name)
 
 
-def dense_W(model):
-    """The (n_visible, n_hidden) weights when the model has them (a stack or conv model may not)."""
-    W = getattr(model, "W", None)
-    return W if isinstance(W, torch.Tensor) and W.dim() == 2 else None
-
-
 def write_run_files(folder: RunFolder, trainer, summary: dict, image_shape) -> None:
     """history.json / history.csv / summary.json / weights.png, the layout the CLI writes too."""
     folder.write_history(trainer.history)
@@ -154,8 +148,10 @@ class Worker:
 
     def on_batch_start(self, trainer):
         self.lock.acquire()
-        if trainer._step_budget is not None and self.stepping is None and dense_W(trainer.model) is not None:
-            self.stepping = (trainer.model.W.detach().clone(), trainer.batch_index, trainer._perm)
+        if trainer._step_budget is not None and self.stepping is None and self.shape is not None:
+            # every drawn weight view (dense W, conv filters, deeper layers in pixel space), before the update
+            before = [W.clone() for _, W in viz.layer_weights(trainer.model)]
+            self.stepping = (before, trainer.batch_index, trainer._perm)
 
     def on_batch_end(self, trainer):
         if self.stepping is not None:
@@ -174,17 +170,24 @@ class Worker:
                                                                         self.p_data.to(trainer.device)))
 
     def _record_step(self, trainer):
-        """One CD update seen close up: positive batch, negative particles, the weight change."""
-        w_before, index, perm = self.stepping
+        """One CD update seen close up: positive batch, negative particles, the weight change.
+
+        The change is shown for the weights that moved most: layer 1 of an RBM (dense or
+        convolutional), or the layer a stack is training, drawn in pixel space like its mosaic."""
+        before, index, perm = self.stepping
         self.stepping = None
         bs = trainer.params["batch_size"]
         rows = perm[index * bs:(index + 1) * bs].cpu()
         v_pos = self.data.train[rows][:N_SHOWN]
-        v_neg = trainer.last_negative[:N_SHOWN].detach().cpu()
-        dW = trainer.model.W.detach() - w_before
-        self.step_detail = {"step": trainer.step, "dW_norm": float(dW.norm()),
-                            "positive_png": self._images(v_pos), "negative_png": self._images(v_neg),
-                            "dW_png": mosaic_png(dW, self.shape) if self.shape else None}
+        negative = getattr(trainer, "last_negative", None)
+        after = viz.layer_weights(trainer.model)
+        changes = [(caption, W - w0) for (caption, W), w0 in zip(after, before) if W.shape == w0.shape]
+        caption, dW = max(changes, key=lambda c: float(c[1].norm())) if changes else ("", None)
+        self.step_detail = {"step": trainer.step, "dW_norm": float(dW.norm()) if dW is not None else 0.0,
+                            "dW_caption": caption, "positive_png": self._images(v_pos),
+                            "negative_png": None if negative is None else
+                            self._images(negative[:N_SHOWN].detach().float().cpu()),
+                            "dW_png": mosaic_png(dW, self.shape) if dW is not None else None}
         self.force = True
 
     def _images(self, x, name=None):

@@ -147,10 +147,9 @@ class Trainer(Measurements, Checkpointing):
         self._resume.set()
 
     def step_once(self, n: int = 1):
-        """While paused: let exactly n mini-batches run, then pause again."""
-        # The batch that wakes from the pause is the first of the n; the budget
-        # counts the further batches that may pass the next pause checks.
-        self._step_budget = n - 1
+        """While paused: let exactly n mini-batches run, then pause again. A request made before
+        the loop has parked (a run started paused, a pause not yet reached) counts the same."""
+        self._step_budget = n           # batches still allowed; 0 = park before the next one
         self._resume.set()
 
     def stop(self):
@@ -158,13 +157,15 @@ class Trainer(Measurements, Checkpointing):
         self._resume.set()
 
     def _wait_if_paused(self):
-        if self._step_budget is not None:
-            if self._step_budget <= 0:
-                self._step_budget = None
+        while True:
+            if self._step_budget is not None:
+                if self._step_budget > 0:
+                    self._step_budget -= 1      # this batch is one of the requested steps
+                    return
+                self._step_budget = None        # the steps are done: park again
                 self._resume.clear()
-            else:
-                self._step_budget -= 1
-        if not self._resume.is_set():
+            if self._resume.is_set() or self._stop:
+                return
             self.status = "paused"
             self._resume.wait()
             if not self._stop:

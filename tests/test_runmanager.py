@@ -140,3 +140,44 @@ def test_every_variant_trains_in_the_worker_and_publishes_a_snapshot(variant, tm
     if el.datasets.DATASETS[dataset].kind != "real":
         assert "pictures_note" not in last, last.get("pictures_note")
     assert RunFolder(folder.path).read_summary()["status"] == "finished"
+
+
+@pytest.mark.parametrize("variant", ["ConvRBM", "DBN", "DBM", "GaussianRBM"])
+def test_single_step_view_shows_the_weight_change_of_any_model(variant, tmp_path):
+    """Paused at the start, one Step: the snapshot's step view carries the mini-batch, the negative
+    particles and a ΔW mosaic for convolutional filters and stacks too, and its norm is the
+    change of the weights the model draws."""
+    import queue
+    import threading
+
+    from energylab import runworker
+    from energylab.runfolder import RunFolder
+    v = el.VARIANTS[variant]
+    dataset = "digits" if el.datasets.DATASETS["digits"].kind in v.data_kinds else "two-moons"
+    folder = RunFolder.create(tmp_path, variant, dataset)
+    spec = {"id": folder.name, "folder": str(folder.path), "variant": variant, "dataset": dataset,
+            "training": {"epochs": 1, "batch_size": 32}, "eval_every": 10 ** 6, "device": "cpu",
+            "start_paused": True}
+    commands, snapshots = queue.Queue(), queue.Queue()
+    threads = torch.get_num_threads()
+    worker = threading.Thread(target=runworker.main, args=(spec, commands, snapshots), daemon=True)
+    worker.start()
+    seen = []
+
+    def stepped():
+        while not snapshots.empty():
+            seen.append(snapshots.get_nowait())
+        return next((m for m in seen if m.get("step_detail")), None)
+
+    try:
+        commands.put(("step", 1))
+        snap = wait_for(stepped, what="the single step's view")
+    finally:
+        commands.put(("stop",))
+        worker.join(60)
+        torch.set_num_threads(threads)
+    detail = snap["step_detail"]
+    assert detail["step"] == 1 and detail["dW_norm"] > 0
+    if dataset == "digits":
+        assert detail["dW_png"] and detail["positive_png"] and detail["negative_png"]
+        assert detail["dW_caption"].startswith("layer 1")

@@ -100,6 +100,26 @@ def test_pause_step_resume_and_stop(digits):
     assert not worker.is_alive() and trainer.status == "stopped"
 
 
+def test_steps_requested_before_the_loop_parks_are_not_lost(digits):
+    """A run started paused gets Step(3) before fit reaches its first pause check (the dashboard's
+    'start paused, press Step' race): exactly three batches run, then it parks."""
+    trainer = el.Trainer(small_model(), epochs=1000, batch_size=32, eval_every=10 ** 9)
+    trainer.pause()
+    trainer.step_once(3)
+    worker = threading.Thread(target=trainer.fit, args=(digits,))
+    worker.start()
+    try:
+        deadline = time.time() + 30
+        while trainer.step < 3 and time.time() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.3)
+        assert trainer.step == 3 and trainer.status == "paused"
+    finally:
+        trainer.stop()
+        worker.join(30)
+    assert not worker.is_alive()
+
+
 def test_checkpoint_round_trips_bit_exactly(digits, tmp_path):
     model = small_model()
     trainer = el.Trainer(model, epochs=1, batch_size=32)
