@@ -1,0 +1,225 @@
+"""`energylab train`: a new run or a resumed one, with a progress bar, autosave and Ctrl-C.
+
+A new run builds the variant from the generated flags (the data decide the image
+size, channels and class count unless given), seeds its initial weights with
+`--seed` without touching the caller's global RNG, and writes its folder (see
+`energylab.runfolder`). `--resume` continues a run from its checkpoint in the same
+folder: model hyperparameters are fixed by the checkpoint, live ones (lr, k, ...)
+may change and are recorded in the history at the resume step. The first Ctrl-C
+finishes the batch and saves; the second aborts. Under torchrun every process trains
+its shard of each batch and rank 0 writes and reports (`energylab.distributed`).
+"""
+from __future__ import annotations
+
+import shlex
+import signal
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from . import __version__, checkpoint, distributed
+from .cli_flags import DEFAULT_DATASET, DEFAULT_VARIANT, _device, flag
+from .registry import VARIANTS
+from .registry import get as get_variant
+from .runfolder import CONFIG, RunFolder, load_dataset
+from .trainer import Callback, Trainer, TrainingDiverged
+
+
+class ProgressBar(Callback):
+    """A tqdm bar over mini-batches; the last measurements as its postfix (no device sync: the
+    trainer's evaluation already produced Python floats)."""
+
+    def __init__(self, disable: bool = False):
+        self.disable, self.bar = disable, None
+
+    def on_fit_start(self, trainer):
+        from tqdm.auto import tqdm
+        self.bar = tqdm(total=trainer.total_steps, initial=trainer.step, unit="batch", disable=self.disable,
+                        dynamic_ncols=True, file=sys.stderr)
+
+    def on_epoch_start(self, trainer):
+        self.bar.set_description(f"epoch {trainer.epoch + 1}/{trainer.params['epochs']}")
+
+    def on_batch_end(self, trainer):
+        self.bar.update(1)
+
+    def on_evaluate(self, trainer, record):
+        shown = {"recon": "recon_error", "PL": "pseudo_log_likelihood", "PL~": "pseudo_log_likelihood_1bit",
+                 "LL": "exact_log_likelihood", "acc": "accuracy"}
+        self.bar.set_postfix({k: f"{record[v]:.4g}" for k, v in shown.items() if v in record}, refresh=False)
+
+    def on_fit_end(self, trainer):
+        self.bar.close()
+
+
+class Autosave(Callback):
+    """Checkpoint and history at epoch ends, at most every `every_s` seconds, so an interrupted
+    run can be resumed and a dashboard can follow it."""
+
+    def __init__(self, run: RunFolder, every_s: float = 30.0):
+        self.run, self.every_s, self.last = run, every_s, time.monotonic()
+
+    def on_epoch_end(self, trainer):
+        due = time.monotonic() - self.last >= self.every_s
+        if trainer.dist is not None:     # rank 0's clock decides for all: the checkpoint is collective
+            due = trainer.dist.any(due and trainer.dist.is_main)
+        if due:
+            self.run.write_checkpoint(trainer)
+            self.run.write_history(trainer.history)
+            self.last = time.monotonic()
+
+
+def _checkpoint_path(target) -> tuple[Path, str]:
+    """(checkpoint file, variant) of a run folder or a checkpoint file."""
+    path = Path(target)
+    ckpt = path / "checkpoint.pt" if path.is_dir() else path
+    if not ckpt.is_file():
+        raise FileNotFoundError(f"--resume {target}: no run folder with a checkpoint.pt and no checkpoint file "
+                                "there; pass the folder `energylab train` printed")
+    return ckpt, checkpoint.read(ckpt)["config"]["variant"]
+
+
+def _load_dataset(name: str, options: dict):
+    return load_dataset(name, options, hint=" (pass them as --dataset-option KEY=VALUE)")
+
+
+def _given(args, params) -> dict:
+    return {p.name: getattr(args, p.name) for p in params if getattr(args, p.name) is not None}
+
+
+def _from_data(variant, data) -> dict:
+    """Model hyperparameters the data decide unless given: image size and channels, class count."""
+    derived = {}
+    if data.image_shape:
+        *c, h, w = data.image_shape
+        derived.update(image_height=h, image_width=w, channels=c[0] if c else 1)
+    if data.n_classes:
+        derived["n_classes"] = data.n_classes
+    names = {p.name for p in variant.params}
+    return {k: v for k, v in derived.items() if k in names}
+
+
+def cmd_train(args) -> int:
+    options = dict(args.dataset_option)
+    if args.resume:
+        return _resume(args, options)
+    variant = VARIANTS[args.variant or DEFAULT_VARIANT]
+    name = args.dataset or DEFAULT_DATASET
+    data = _load_dataset(name, options)
+    if data.kind not in variant.data_kinds:
+        fits = [v.name for v in VARIANTS.values() if data.kind in v.data_kinds]
+        raise ValueError(f"variant {variant.name} models {'/'.join(variant.data_kinds)} data but dataset {name!r} "
+                         f"is {data.kind!r}; use a variant for {data.kind} data ({', '.join(fits) or 'none yet'})")
+    from .registry import make
+    training = _given(args, variant.training)
+    with torch.random.fork_rng(devices=[]):   # --seed fixes the initial weights too, without touching
+        torch.manual_seed(training.get("seed", variant.param("seed").default))   # the caller's global RNG
+        model = make(variant.name, data.n_visible, **{**_from_data(variant, data), **_given(args, variant.params)})
+    # under torchrun (WORLD_SIZE > 1) every process trains its shard of each batch (distributed.py)
+    trainer = Trainer(model, device=_device(args.device), eval_every=args.eval_every,
+                      distributed=distributed.launched(), **training)
+    run = distributed.on_main(lambda: RunFolder.create(args.runs_dir, variant.name, "".join(
+        c if c.isalnum() or c in "-_." else "_" for c in data.name), args.out), "creating the run folder")
+    config = {"variant": variant.name, "n_visible": data.n_visible, "model": model.config["hparams"],
+              "training": trainer.params.values(),
+              "dataset": {"name": name, "options": options, "kind": data.kind, "n_visible": data.n_visible,
+                          "image_shape": list(data.image_shape) if data.image_shape else None,
+                          "n_train": len(data.train), "n_test": len(data.test)},
+              "seed": trainer.params["seed"], "device": str(trainer.device), "eval_every": args.eval_every,
+              "energylab_version": __version__, "command": "energylab " + shlex.join(args.argv),
+              "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    if trainer.dist is not None:
+        config["distributed"] = {"world_size": trainer.dist.world_size, "backend": torch.distributed.get_backend()}
+    run.write_config(config)
+    return _fit(args, trainer, data, run, config, epochs=None)
+
+
+def _resume(args, options) -> int:
+    ckpt, variant_name = _checkpoint_path(args.resume)
+    variant = get_variant(variant_name)
+    if args.variant and args.variant != variant_name:
+        raise ValueError(f"--resume {args.resume} holds a {variant_name} model, not --variant {args.variant}")
+    fixed = [flag(n) for n in _given(args, variant.params)]
+    if fixed:
+        raise ValueError(f"{', '.join(fixed)}: model hyperparameters are fixed by the checkpoint; start a new "
+                         "run to change them")
+    run = RunFolder(ckpt.parent) if (ckpt.parent / CONFIG).is_file() else None
+    config = run.read_config() if run else None
+    if run and args.out:
+        raise ValueError(f"--out is for new runs; a resumed run continues in its own folder {run.path}")
+    if config:
+        if (args.dataset or config["dataset"]["name"]) != config["dataset"]["name"] or \
+                (options and options != config["dataset"]["options"]):
+            raise ValueError(f"the run in {run.path} trained on {config['dataset']['name']} with options "
+                             f"{config['dataset']['options']}; drop --dataset/--dataset-option to resume it")
+        name, options = config["dataset"]["name"], config["dataset"]["options"]
+    elif not args.dataset:
+        raise ValueError(f"{ckpt} is not inside a run folder, so its dataset is unknown: pass --dataset")
+    else:
+        name = args.dataset
+    data = _load_dataset(name, options)
+    eval_every = args.eval_every or (config or {}).get("eval_every")
+    trainer = Trainer.from_checkpoint(ckpt, device=_device(args.device), eval_every=eval_every,
+                                      distributed=distributed.launched())
+    extra = _given(args, variant.training)
+    more = extra.pop("epochs", None)
+    for key, value in extra.items():
+        if not trainer.params.param(key).live and value != trainer.params[key]:
+            raise ValueError(f"{flag(key)} cannot change when resuming (only live hyperparameters can: "
+                             f"{', '.join(flag(p.name) for p in variant.training if p.live)}); start a new run")
+        trainer.params.set(key, value)      # recorded in the history at the resume step
+    target = trainer.epoch + more if more else trainer.params["epochs"]
+    if target <= trainer.epoch:
+        if distributed.is_main():
+            print(f"nothing to do: the run has finished its {trainer.epoch} epochs; pass --epochs N to train N more")
+        return 0
+    if run is None:
+        run = distributed.on_main(lambda: RunFolder.create(args.runs_dir, variant_name, name, args.out),
+                                  "creating the run folder")
+        config = {"variant": variant_name, "resumed_from": str(ckpt), "dataset": {
+            "name": name, "options": options, "kind": data.kind,
+            "image_shape": list(data.image_shape) if data.image_shape else None}}
+    config.setdefault("resumed", []).append({"command": "energylab " + shlex.join(args.argv), "from_step":
+                                             trainer.step, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+    config["device"] = str(trainer.device)
+    return _fit(args, trainer, data, run, config, epochs=target)
+
+
+def _fit(args, trainer, data, run, config, epochs) -> int:
+    trainer.callbacks += [ProgressBar(disable=args.quiet or not distributed.is_main()), Autosave(run)]
+    stopping = []
+
+    def on_interrupt(signum, frame):     # first Ctrl-C: finish the batch, save; second: abort
+        if stopping:
+            raise KeyboardInterrupt
+        stopping.append(True)
+        print("\nstopping after this batch and saving the run (Ctrl-C again to abort)", file=sys.stderr)
+        trainer.stop()
+    try:     # a distributed run cannot agree on a last batch: there Ctrl-C ends it (resume from its autosave)
+        previous = signal.signal(signal.SIGINT, on_interrupt) if trainer.dist is None else None
+    except ValueError:                   # not the main thread: leave signals alone
+        previous = None
+    try:
+        trainer.fit(data, epochs=epochs)
+    except TrainingDiverged as exc:
+        print(f"energylab train: error: {exc}", file=sys.stderr)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+    config["training"] = trainer.params.values()
+    run.write_config(config)
+    summary = run.save_trainer(trainer, data.image_shape, data.kind,
+                               examples=data.test if len(data.test) else data.train)
+    if not distributed.is_main():        # rank 0 reports for the whole run
+        return 1 if trainer.status == "failed" else 0
+    if not args.quiet:
+        final = summary["final"]
+        shown = ", ".join(f"{k} {final[k]:.4g}" for k in ("recon_error", "pseudo_log_likelihood",
+                          "pseudo_log_likelihood_1bit", "exact_log_likelihood", "accuracy") if k in final)
+        print(f"{trainer.status}: {trainer.epoch} epochs, {trainer.step} steps; {shown}")
+        for note in summary["notes"]:
+            print(f"note: {note}")
+    print(run.path)
+    return 1 if trainer.status == "failed" else 0
