@@ -13,9 +13,7 @@ from energylab.runfolder import RunFolder
 @st.cache_resource(max_entries=4)
 def load(path: str, mtime: float):
     folder = RunFolder(path)
-    config = folder.read_config()
-    data = el.datasets.load(config["dataset"], **config.get("dataset_options", {}))
-    return folder.load_model(), data
+    return folder.load_model(), folder.load_dataset()        # a dashboard or command-line run
 
 
 def grid(x, shape, nrow=8):

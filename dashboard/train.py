@@ -77,10 +77,11 @@ def intro():
 
 def load_run(row: dict):
     from energylab.runfolder import RunFolder
-    config = RunFolder(row["path"]).read_config()
+    folder = RunFolder(row["path"])
+    config = folder.read_config()
+    dataset, options = folder.dataset_spec()          # a dashboard or command-line run
     try:
-        run = manager().start(config["variant"], config["dataset"], model=config.get("model"),
-                              dataset_options=config.get("dataset_options"),
+        run = manager().start(config["variant"], dataset, model=config.get("model"), dataset_options=options,
                               resume_from=RunFolder(row["path"]).checkpoint, start_paused=True)
         attach(run.id)
         st.rerun()

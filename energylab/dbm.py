@@ -95,8 +95,18 @@ class DBM(nn.Module):
         e = -sum(xl @ c for xl, c in zip(x, self.biases))
         return e - sum(((x[l] @ self.couplings[l].W) * x[l + 1]).sum(1) for l in range(self.depth))
 
-    def gibbs(self, x: list, k: int = 1, clamp=(), beta=1.0, generator=None) -> list:
-        """k odd/even block Gibbs sweeps; layers whose index is in `clamp` keep their states."""
+    def gibbs(self, x, k: int = 1, clamp=(), beta=1.0, generator=None):
+        """k odd/even block Gibbs sweeps; layers whose index is in `clamp` keep their states.
+
+        `x` is the list of every layer's states (an exact Gibbs kernel of the DBM), or a visible
+        batch as for an RBM (what the dashboard's Explore page gives any model): the hidden layers
+        then start from a draw of the mean-field posterior q(h | v) and the visible states after k
+        sweeps come back. Restarting the hidden layers from q makes that visible chain approximate,
+        like `DBN.gibbs`; keep the list of states for an exact chain."""
+        if isinstance(x, torch.Tensor):
+            v = self.check_visible(x)
+            start = [v] + [bernoulli_from(mu, generator) for mu in self.mean_field(v)[1:]]
+            return self.gibbs(start, k, clamp, beta, generator)[0]
         x = list(x)
         for _ in range(k):
             for parity in (1, 0):

@@ -194,10 +194,19 @@ class RunFolder:
         """The trained model of this run (from its checkpoint, no pickles)."""
         return checkpoint.load(self.checkpoint, device=device)
 
+    def dataset_spec(self) -> tuple[str, dict]:
+        """(name, loader options) of the run's dataset, from either layout of config.json: the
+        command line's {"dataset": {"name", "options", ...}} or the dashboard's
+        {"dataset": name, "dataset_options": {...}}."""
+        config = self.read_config()
+        d = config.get("dataset")
+        if isinstance(d, dict):
+            return d["name"], dict(d.get("options") or {})
+        return d, dict(config.get("dataset_options") or {})
+
     def load_dataset(self):
         """The run's dataset, reloaded from config.json (same name, same loader options)."""
-        d = self.read_config()["dataset"]
-        return load_dataset(d["name"], d.get("options", {}))
+        return load_dataset(*self.dataset_spec())
 
     def evaluate(self, split="test", device="cpu", exact_max_units=20, seed=0) -> dict:
         """The run's model measured on its data: {"split", "n_examples", "notes", "metrics": {name: {value,

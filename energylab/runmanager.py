@@ -213,8 +213,9 @@ class RunManager:
             status = live.status if live else summary.get("status", "unknown")
             if not live and status in ACTIVE:
                 status = "interrupted"       # the server that ran it has gone
+            dataset, options = folder.dataset_spec()
             rows.append({"id": folder.name, "path": str(folder.path), "variant": config.get("variant"),
-                         "dataset": config.get("dataset"), "status": status, "live": bool(live),
+                         "dataset": dataset, "dataset_options": options, "status": status, "live": bool(live),
                          "step": (live.snapshot() or {}).get("step", 0) if live else summary.get("step", 0),
                          "error": summary.get("error") if not live else (live.snapshot() or {}).get("error"),
                          "created": config.get("created", ""), "checkpoint": folder.checkpoint.is_file()})

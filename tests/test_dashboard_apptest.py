@@ -110,3 +110,24 @@ def test_a_diverging_run_shows_its_error_and_the_page_stays_up(app):
     assert "**failed**" in text(app) and "Lower the learning rate" in app.error[0].value
     app.switch_page("compare.py").run()
     assert not app.exception
+
+
+@pytest.mark.parametrize("variant,dataset", [("DBN", "digits"), ("ConvRBM", "digits"), ("DBM", "digits"),
+                                             ("GaussianRBM", "two-moons"), ("DiscriminativeRBM", "digits")])
+def test_explore_page_works_for_stacks_conv_and_other_models(app, tmp_path, variant, dataset):
+    """A checkpoint written by `energylab train` opens on the Explore page: chains step, the
+    inpainting and hidden-unit views (images) or the free-energy landscape (2-D) draw."""
+    from energylab import cli
+    assert cli.main(["train", "--variant", variant, "--dataset", dataset, "--epochs", "1", "--quiet",
+                     "--out", str(tmp_path / "runs" / f"{variant}-cli")]) == 0
+    app.run()
+    app.switch_page("explore.py").run()
+    assert not app.exception, [e.value for e in app.exception]
+    assert variant in app.caption[0].value
+    if dataset == "digits":
+        app.button(key="chain.step").click().run()
+        assert not app.exception, [e.value for e in app.exception]
+        assert len(app.get("image")) == 2                  # the chains, the inpainting
+        assert len(app.get("plotly_chart")) == 1           # the hidden units of the chosen test image
+    else:
+        assert len(app.get("plotly_chart")) == 1           # the landscape

@@ -86,6 +86,21 @@ def test_clamped_gibbs_samples_the_exact_conditional():
     assert 0.5 * (counts / 4000 - p).abs().sum().item() < 0.03
 
 
+def test_gibbs_from_a_visible_batch_reaches_the_exact_marginal():
+    """The RBM-style call gibbs(v, k) (what the Explore page uses): hidden layers restart from a draw
+    of q(h | v), and after enough sweeps the visible states follow the DBM's exact p(v)."""
+    model = random_dbm([3, 3, 2], seed=5)
+    E, V = brute_force(model)
+    index = (V * torch.tensor([4.0, 2.0, 1.0], dtype=torch.float64)).sum(1).long()
+    p = torch.zeros(8, dtype=torch.float64).index_add_(0, index, torch.softmax(-E, 0))
+    g = torch.Generator().manual_seed(1)
+    start = torch.zeros(4000, 3, dtype=torch.float64)              # every chain starts at v = 000
+    v = model.gibbs(start, k=30, generator=g)
+    assert v.shape == (4000, 3) and set(v.unique().tolist()) <= {0.0, 1.0}
+    counts = torch.bincount((v * torch.tensor([4.0, 2.0, 1.0], dtype=torch.float64)).sum(1).long(), minlength=8)
+    assert 0.5 * (counts / 4000 - p).abs().sum().item() < 0.03
+
+
 def test_registered_and_trained_by_the_shared_trainer():
     assert "DBM" in el.VARIANTS
     data = el.datasets.load("bars-and-stripes", n_train=200, n_test=50)
