@@ -7,6 +7,7 @@ save screenshots into test-output/, stop the run. The page redraws every second,
 every predicate re-queries the DOM (a chart may be re-mounted between two looks) and
 every wait has a deadline.
 """
+import json
 import os
 import socket
 import subprocess
@@ -97,6 +98,20 @@ def test_train_retune_and_stop_in_chromium(tmp_path):
 
             page.locator(".st-key-stop button").first.click()
             page.get_by_text("stopped", exact=True).first.wait_for(timeout=60_000)
+
+            # the Download menu's files arrive in the browser and are what they say
+            got = {}
+            for name in ("history.csv", "history.json", "weights.png"):
+                page.get_by_role("button", name="Download").first.click()
+                with page.expect_download(timeout=60_000) as download:
+                    page.get_by_role("button", name=name, exact=True).click()
+                got[name] = Path(download.value.path()).read_bytes()
+                page.keyboard.press("Escape")
+            header = got["history.csv"].decode().splitlines()[0].split(",")
+            assert "step" in header and "recon_error" in header
+            records = json.loads(got["history.json"])["records"]
+            assert records and records[-1]["step"] > 0
+            assert got["weights.png"][:8] == b"\x89PNG\r\n\x1a\n"
             browser.close()
     finally:
         server.terminate()
