@@ -36,8 +36,11 @@ def sidebar():
         if dataset == "bars-and-stripes":
             options["size"] = st.slider("image size", 2, 4, 3, key="cfg.bas.size",
                                         help="n x n pixels; 3x3 is small enough for the exact distribution panel")
+        kind = el.datasets.DATASETS[dataset].kind
+        fit = variant.defaults_for_kind(kind)        # e.g. a DBN's first layer for real-valued data
         with st.expander("2 · Architecture", expanded=False):
-            model = {p.name: param_widget(p, f"cfg.{name}.model.{p.name}") for p in variant.params}
+            model = {p.name: param_widget(p, f"cfg.{name}.model.{p.name}" + (f".{kind}" if p.name in fit else ""),
+                                          fit.get(p.name)) for p in variant.params}
         with st.expander("3 · Training method and hyperparameters", expanded=False):
             st.caption("⚡ marks values you can change while the run trains.")
             training = {p.name: param_widget(p, f"cfg.{name}.train.{p.name}", DASHBOARD_DEFAULTS.get(p.name))

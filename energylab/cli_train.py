@@ -108,15 +108,14 @@ def cmd_train(args) -> int:
     variant = VARIANTS[args.variant or DEFAULT_VARIANT]
     name = args.dataset or DEFAULT_DATASET
     data = _load_dataset(name, options)
-    if data.kind not in variant.data_kinds:
-        fits = [v.name for v in VARIANTS.values() if data.kind in v.data_kinds]
-        raise ValueError(f"variant {variant.name} models {'/'.join(variant.data_kinds)} data but dataset {name!r} "
-                         f"is {data.kind!r}; use a variant for {data.kind} data ({', '.join(fits) or 'none yet'})")
     from .registry import make
+    # a stack's first layer follows the data (Gaussian visible units for real data) unless given
+    hparams = {**variant.defaults_for_kind(data.kind), **_from_data(variant, data), **_given(args, variant.params)}
+    variant.check_kind(data.kind, name, hparams)
     training = _given(args, variant.training)
     with torch.random.fork_rng(devices=[]):   # --seed fixes the initial weights too, without touching
         torch.manual_seed(training.get("seed", variant.param("seed").default))   # the caller's global RNG
-        model = make(variant.name, data.n_visible, **{**_from_data(variant, data), **_given(args, variant.params)})
+        model = make(variant.name, data.n_visible, **hparams)
     # under torchrun (WORLD_SIZE > 1) every process trains its shard of each batch (distributed.py)
     trainer = Trainer(model, device=_device(args.device), eval_every=args.eval_every,
                       distributed=distributed.launched(), **training)

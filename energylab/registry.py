@@ -133,6 +133,9 @@ class Variant:
     reference: str
     data_kinds: tuple = ("binary", "unit")        # dataset kinds the visible units accept
     training_defaults: dict = field(default_factory=dict)
+    #: a choice hyperparameter naming the variant that sees the data (a stack's "first_layer"): the
+    #: kinds accepted then depend on its value, and `data_kinds` lists every kind some choice accepts
+    kinds_from: str = ""
 
     @property
     def training(self) -> tuple:
@@ -150,6 +153,35 @@ class Variant:
                 return p
         raise KeyError(f"variant {self.name!r} has no hyperparameter {name!r}; "
                        f"it has {[p.name for p in self.schema]}")
+
+    def kinds_for(self, hparams: dict | None = None) -> tuple:
+        """The data kinds accepted with these model hyperparameters (a stack: its first layer's)."""
+        if not self.kinds_from:
+            return self.data_kinds
+        choice = (hparams or {}).get(self.kinds_from, self.param(self.kinds_from).default)
+        return VARIANTS[choice].data_kinds
+
+    def defaults_for_kind(self, kind: str) -> dict:
+        """Model hyperparameters that fit data of `kind` where the defaults do not: a stack on
+        real-valued data gets a first layer with Gaussian visible units."""
+        if not self.kinds_from or kind in self.kinds_for():
+            return {}
+        fits = [c for c in self.param(self.kinds_from).choices if kind in VARIANTS[c].data_kinds]
+        return {self.kinds_from: fits[0]} if fits else {}
+
+    def check_kind(self, kind: str, dataset: str, hparams: dict | None = None) -> None:
+        """A clear error when these hyperparameters cannot model data of `kind`, naming the fix."""
+        accepted = self.kinds_for(hparams)
+        if kind in accepted:
+            return
+        if self.kinds_from:
+            choice = (hparams or {}).get(self.kinds_from, self.param(self.kinds_from).default)
+            fits = [c for c in self.param(self.kinds_from).choices if kind in VARIANTS[c].data_kinds]
+            raise ValueError(f"{self.name} with {self.kinds_from}={choice} models {'/'.join(accepted)} data but "
+                             f"dataset {dataset!r} is {kind!r}; set {self.kinds_from} to one of {fits}")
+        fits = [v.name for v in VARIANTS.values() if kind in v.data_kinds]
+        raise ValueError(f"variant {self.name} models {'/'.join(accepted)} data but dataset {dataset!r} is "
+                         f"{kind!r}; use a variant for {kind} data ({', '.join(fits) or 'none yet'})")
 
     def defaults(self, which: str = "all") -> dict:
         params = {"model": self.params, "training": self.training, "all": self.schema}[which]

@@ -22,7 +22,7 @@ import time
 import uuid
 from pathlib import Path
 
-from . import runworker
+from . import datasets, runworker
 from .registry import get as get_variant
 from .runfolder import RunFolder
 
@@ -164,6 +164,10 @@ class RunManager:
                  ((v.param(k), val) for k, val in (model or {}).items())}
         training = {p.name: p.validate(value) for p, value in
                     ((v.param(k), val) for k, val in (training or {}).items())}
+        info = datasets.DATASETS.get(dataset)
+        if info is not None:       # a stack on real data gets a Gaussian first layer unless told otherwise
+            model = {**v.defaults_for_kind(info.kind), **model}
+            v.check_kind(info.kind, dataset, model)
         with self._lock:
             running = [r for r in self._runs.values() if r.active]
             if len(running) >= self.max_running:

@@ -238,3 +238,26 @@ def test_installed_entry_point(run_dir):
                           timeout=300)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["metrics"]["pseudo_log_likelihood"]["method"] == "exact"
+
+
+def test_data_kind_decides_what_can_train_and_a_stack_picks_its_first_layer(tmp_path, capsys):
+    """An RBM refuses real-valued data, naming the variants that fit; a DBN on real data gets a
+    Gaussian first layer unless told otherwise, and a wrong first layer names the right ones."""
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["train", "--variant", "RBM", "--dataset", "two-moons", "--quiet", "--out", str(tmp_path / "a")])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "'real'" in err and "GaussianRBM" in err
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["train", "--variant", "DBN", "--first-layer", "RBM", "--dataset", "two-moons", "--quiet",
+                  "--out", str(tmp_path / "b")])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "first_layer=RBM" in err and "GaussianRBM" in err
+    assert cli.main(["train", "--variant", "DBN", "--dataset", "two-moons", "--hidden-layers", "8,4", "--epochs",
+                     "1", "--quiet", "--out", str(tmp_path / "c")]) == 0
+    config = RunFolder(tmp_path / "c").read_config()
+    assert config["model"]["first_layer"] == "GaussianRBM"
+    model = el.load(tmp_path / "c" / "checkpoint.pt")
+    assert type(model.layers[0].visible).__name__.endswith("Gaussian")
+    dbn = el.VARIANTS["DBN"]
+    assert "real" in dbn.data_kinds and dbn.kinds_for({"first_layer": "RBM"}) == ("binary", "unit")
+    assert dbn.defaults_for_kind("binary") == {} and dbn.defaults_for_kind("real") == {"first_layer": "GaussianRBM"}

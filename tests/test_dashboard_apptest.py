@@ -131,3 +131,14 @@ def test_explore_page_works_for_stacks_conv_and_other_models(app, tmp_path, vari
         assert len(app.get("plotly_chart")) == 1           # the hidden units of the chosen test image
     else:
         assert len(app.get("plotly_chart")) == 1           # the landscape
+
+
+def test_a_stack_on_real_data_offers_a_gaussian_first_layer(app):
+    app.run()
+    app.sidebar.selectbox(key="cfg.variant").set_value("DBN").run()
+    assert "two-moons" in app.sidebar.selectbox(key="cfg.DBN.dataset").options
+    app.sidebar.selectbox(key="cfg.DBN.dataset").set_value("two-moons").run()
+    assert not app.exception, [e.value for e in app.exception]
+    assert app.selectbox(key="cfg.DBN.model.first_layer.real").value == "GaussianRBM"
+    app.sidebar.selectbox(key="cfg.DBN.dataset").set_value("digits").run()
+    assert app.selectbox(key="cfg.DBN.model.first_layer").value == "RBM"

@@ -181,3 +181,14 @@ def test_single_step_view_shows_the_weight_change_of_any_model(variant, tmp_path
     if dataset == "digits":
         assert detail["dW_png"] and detail["positive_png"] and detail["negative_png"]
         assert detail["dW_caption"].startswith("layer 1")
+
+
+def test_start_checks_the_data_kind_and_gives_a_stack_a_first_layer_that_fits(manager):
+    with pytest.raises(ValueError, match="'real'.*GaussianRBM"):
+        manager.start("RBM", "two-moons")
+    with pytest.raises(ValueError, match="first_layer=SigmoidRBM"):
+        manager.start("DBN", "two-moons", model={"first_layer": "SigmoidRBM"})
+    assert not manager.list_runs()                           # nothing was created for the refused runs
+    run = manager.start("DBN", "two-moons", model={"hidden_layers": "8,4"}, training={"epochs": 1})
+    assert run.config["model"]["first_layer"] == "GaussianRBM"
+    assert run.wait(60) and run.status == "finished", run.snapshot().get("error")

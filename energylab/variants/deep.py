@@ -34,6 +34,11 @@ FIRST = tuple(n for n in ("RBM", "GaussianRBM", "SigmoidRBM", "DropoutRBM", "Dro
                           "VarianceGaussianRBM") if n in VARIANTS)
 UPPER = tuple(n for n in ("RBM", "SigmoidRBM", "DropoutRBM", "DropConnectRBM", "EDropoutRBM") if n in VARIANTS)
 
+def _kinds(names) -> tuple:
+    """Every data kind one of these layer variants accepts (a stack's kinds depend on its first layer)."""
+    return tuple(dict.fromkeys(k for n in names for k in VARIANTS[n].data_kinds))
+
+
 LAYER_EPOCHS = Param("layer_epochs", "ints", "", "epochs of each layer, e.g. '20,10' (empty: the trainer's "
                      "epochs for every layer)", 1, 10000)
 FINE_TUNE = (
@@ -182,7 +187,7 @@ register(Variant(
     name="DBN", factory=dbn, params=DENSE,
     summary="deep belief network: RBMs trained greedily on the cached features of the layer below",
     visible="first layer's", hidden="Bernoulli (top RBM)", method=STACK_METHOD,
-    reference="Hinton, Osindero & Teh 2006 (Neural Computation)",
+    reference="Hinton, Osindero & Teh 2006 (Neural Computation)", data_kinds=_kinds(FIRST), kinds_from="first_layer",
 ))
 
 register(Variant(
@@ -192,7 +197,8 @@ register(Variant(
                           10.0)),
     summary="DBN whose layers pass up probabilities reinforced by the normalised rectified pre-activation",
     visible="first layer's", hidden="Bernoulli (top RBM)", method=STACK_METHOD,
-    reference="Roder, Passos, Ribeiro, Pereira, Papa & Rossi 2020 (ICAISC)",
+    reference="Roder, Passos, Ribeiro, Pereira, Papa & Rossi 2020 (ICAISC)", data_kinds=_kinds(FIRST),
+    kinds_from="first_layer",
 ))
 
 register(Variant(
@@ -200,4 +206,5 @@ register(Variant(
     summary="convolutional DBN: ConvRBMs stacked on the (pooled) maps of the layer below",
     visible="first layer's", hidden="Bernoulli maps (top ConvRBM)", method=STACK_METHOD,
     reference="Lee, Grosse, Ranganath & Ng 2009 (ICML)", training_defaults={"lr": 0.01, "batch_size": 32},
+    data_kinds=_kinds(n for n in ("ConvRBM", "GaussianConvRBM") if n in VARIANTS), kinds_from="first_layer",
 ))
