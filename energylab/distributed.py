@@ -155,9 +155,6 @@ class DataParallel:
     def __init__(self, trainer):
         if not td.is_initialized():
             join(trainer.device)
-        if getattr(trainer.model, "head", None) is not None:
-            raise ValueError("the supervised fine-tuning of a stack is not data-parallel yet; train the stack "
-                             "distributed with fine_tune='off', then fine-tune it in one process")
         self.rank, self.world_size = td.get_rank(), td.get_world_size()
         self.device = trainer.device
         self.seed = trainer.params["seed"]

@@ -180,12 +180,14 @@ def _fine_tune(stack, outer, train, top, test, top_test, labels, first: int, n_e
     params = list(stack.parameters()) if whole else list(stack.head.parameters())
     optimizer = torch.optim.SGD(params, lr=stack.fine_tune_lr, momentum=0.9)
     y, n, batch = labels["train"], inputs.shape[0], outer.params["batch_size"]
+    dist = outer.dist               # data-parallel: this process's rows, the global batch's gradient
     start = time.perf_counter() - outer._elapsed
     for _ in range(first, n_epochs):
         outer._perm = perm = torch.randperm(n, generator=outer.generator, device=outer.device)
         outer.batch_index = 0
         outer._emit("on_epoch_start")
         total = torch.zeros((), device=outer.device)
+        seen = 0
         for i in range(0, n, batch):
             outer._wait_if_paused()
             if outer._stop:
@@ -194,21 +196,25 @@ def _fine_tune(stack, outer, train, top, test, top_test, labels, first: int, n_e
                 outer.history.change(outer.step, name, old, new)
             outer._emit("on_batch_start")
             idx = perm[i:i + batch]
+            rows = idx if dist is None else dist.shard(idx)
             with torch.enable_grad():
                 optimizer.zero_grad()
-                loss = F.cross_entropy(forward(inputs[idx]), y[idx])
+                loss = F.cross_entropy(forward(inputs[rows]), y[rows])
                 loss.backward()
+            if dist is not None:
+                dist.average_gradients(stack if whole else stack.head)
             optimizer.step()
             if outer._step_budget is not None:   # single steps are watched: show the batch's reconstructions
                 outer.last_negative = stack.reconstruct(train[idx])
-            total += loss.detach() * idx.shape[0]
+            total += loss.detach() * rows.shape[0]
+            seen += rows.shape[0]
             outer.step += 1
             outer.batch_index += 1
             outer._elapsed = time.perf_counter() - start
             outer._emit("on_batch_end")
         outer.epoch += 1
         outer.batch_index, outer._perm = 0, None
-        loss = (total / n).item()                        # one sync per epoch
+        loss = (total / seen).item()                     # one sync per epoch
         if loss != loss or not all(torch.isfinite(p).all() for p in params):
             raise TrainingDiverged(f"fine-tuning diverged at step {outer.step} (loss {loss}); lower fine_tune_lr "
                                    f"(now {stack.fine_tune_lr:g})")
@@ -218,6 +224,8 @@ def _fine_tune(stack, outer, train, top, test, top_test, labels, first: int, n_e
             record["train_accuracy"] = (forward(inputs).argmax(-1) == y).double().mean().item()
             if inputs_test is not None and labels["test"] is not None:
                 record["accuracy"] = (forward(inputs_test).argmax(-1) == labels["test"]).double().mean().item()
+        if dist is not None:            # the loss: the mean over processes; accuracies are the same on each
+            record = dist.reduce_record(record)
         outer.history.log(outer.step, **record)
         outer._emit("on_evaluate", record)
         outer._emit("on_epoch_end")

@@ -28,8 +28,11 @@ import sys
 import time
 from pathlib import Path
 
+from types import SimpleNamespace
+
 import pytest
 import torch
+import torch.nn.functional as F
 
 import energylab as el
 from energylab import distributed
@@ -51,9 +54,16 @@ def rbm(seed: int):
     return el.make("RBM", 16, n_hidden=8, init_std=0.1)
 
 
-def dbn(seed: int):
+def dbn(seed: int, **fine_tune):
     torch.manual_seed(seed)
-    return el.make("DBN", 16, hidden_layers="8,6", layer_epochs="2,1", init_std=0.1)
+    return el.make("DBN", 16, hidden_layers="8,6", layer_epochs="2,1", init_std=0.1, **fine_tune)
+
+
+HEAD = dict(fine_tune="head", n_classes=3, fine_tune_epochs=2, fine_tune_lr=0.3)
+
+
+def labels() -> torch.Tensor:
+    return (data()[:, :6].sum(1) % 3).long()
 
 
 # -- the workers (this file run as a script in each process) ----------------------------------------
@@ -80,6 +90,10 @@ def worker(scenario: str, out: Path) -> None:
     stack = dbn(1 + other)
     el.Trainer(stack, device="cpu", distributed=True, **HP).fit(x)
     torch.save(stack.state_dict(), mine / "dbn.pt")
+    # 2b. the same DBN with a supervised head, fine-tuned data-parallel after the layers
+    tuned = dbn(1 + other, **HEAD)
+    el.Trainer(tuned, device="cpu", distributed=True, **HP).fit(SimpleNamespace(train=x, train_labels=labels()))
+    torch.save(tuned.state_dict(), mine / "tuned.pt")
     # 3. resume: PCD for 2 epochs straight, against 1 epoch + checkpoint + 1 resumed epoch
     straight = el.Trainer(rbm(2 + other), device="cpu", distributed=True, sampler="pcd", epochs=2, **HP)
     straight.fit(x)
@@ -184,6 +198,30 @@ def test_dbn_layers_equal_the_single_process_result(trained):
     reference(stack.layers[1], features, 1, shuffle, gens)       # the same streams continue
     for rank in range(WORLD):
         assert_same(torch.load(trained / f"rank{rank}" / "dbn.pt", weights_only=True), stack.state_dict())
+
+
+def test_dbn_fine_tuning_equals_the_single_process_global_batch(trained):
+    """The head's cross-entropy gradient over the global batch is the shard-weighted mean of the
+    shards' gradients, so data-parallel fine-tuning must give the single-process head exactly."""
+    shuffle, gens = streams()
+    stack, x, y = dbn(1, **HEAD), data(), labels()
+    reference(stack.layers[0], x, 2, shuffle, gens)
+    features = stack.lift_all(0, x)
+    reference(stack.layers[1], features, 1, shuffle, gens)
+    top = stack.lift_all(1, features)
+    head_before = {k: v.clone() for k, v in stack.head.state_dict().items()}
+    optimizer = torch.optim.SGD(stack.head.parameters(), lr=HEAD["fine_tune_lr"], momentum=0.9)
+    for _ in range(HEAD["fine_tune_epochs"]):          # the shared permutation stream continues
+        perm = torch.randperm(x.shape[0], generator=shuffle)
+        for i in range(0, x.shape[0], HP["batch_size"]):
+            idx = perm[i:i + HP["batch_size"]]
+            optimizer.zero_grad()
+            F.cross_entropy(stack.head(top[idx]), y[idx]).backward()
+            optimizer.step()
+    for rank in range(WORLD):
+        assert_same(torch.load(trained / f"rank{rank}" / "tuned.pt", weights_only=True), stack.state_dict())
+    moved = max((stack.head.state_dict()[k] - v).abs().max().item() for k, v in head_before.items())
+    assert moved > 1e-2                        # the head did learn: the comparison is not trivial
 
 
 def test_evaluation_records_are_averaged_and_identical_on_every_process(trained):
