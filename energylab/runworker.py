@@ -29,59 +29,13 @@ import traceback
 import torch
 
 from . import metrics, viz
-from .runfolder import RunFolder, display_scale
+from .runfolder import RunFolder
+from .runworker_pictures import Cache, _png, mosaic_png, write_run_files
 
 EXACT_PANEL_UNITS = 12     # send p(v) over all 2^n configurations up to this many visible units
 EXACT_CURVE_UNITS = 16     # log exact KL(data || model) as a curve up to this many
 HISTORY_POINTS = 300       # records sent to the browser per snapshot
 N_SHOWN = 16               # images in the reconstruction / sample panels
-
-
-class Cache:
-    """The last result per name, recomputed only when its key changes (pixels, step, record count)."""
-
-    def __init__(self):
-        self._store = {}
-
-    def get(self, name, key, compute):
-        hit = self._store.get(name)
-        if hit is not None and _same(hit[0], key):
-            return hit[1]
-        value = compute()
-        self._store[name] = (key, value)
-        return value
-
-
-def _same(a, b) -> bool:
-    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
-        return (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.shape == b.shape
-                and bool(torch.equal(a, b)))
-    return a == b
-
-
-def _encode(grid, target, cache=None, name=None) -> bytes:
-    """PNG of a grid upscaled to about `target` pixels; with a cache, unchanged pixels are not re-encoded."""
-    grid = grid.detach().to("cpu")
-    encode = lambda: viz.to_png(grid, max(1, target // max(grid.shape[-1], 1)), compress_level=1)
-    return cache.get(name, grid, encode) if cache is not None else encode()
-
-
-def _png(images, shape, nrow=None, target=320, normalize=None, cache=None, name=None):
-    return _encode(viz.tile_images(images, shape, nrow=nrow, normalize=normalize), target, cache, name)
-
-
-def mosaic_png(W, shape, target=320, cache=None, name=None) -> bytes:
-    return _encode(viz.weight_mosaic(W, shape, max_tiles=100), target, cache, name)
-
-
-def write_run_files(folder: RunFolder, trainer, summary: dict, image_shape) -> None:
-    """history.json / history.csv / summary.json / weights.png, the layout the CLI writes too."""
-    folder.write_history(trainer.history)
-    folder.write_summary(summary)
-    layers = viz.layer_weights(trainer.model) if image_shape is not None else []
-    if layers:
-        folder.write_images({"weights": viz.weight_mosaic(layers[0][1], image_shape)},
-                            scale=display_scale(image_shape))
 
 
 class Worker:
