@@ -71,9 +71,12 @@ def main():
             epochs = page.locator('[class*="st-key-cfg"][class*="epochs"] input')
             epochs.fill("10000")                                         # long enough for every phase
             epochs.press("Enter")
+            batch = page.locator('[class*="st-key-cfg"][class*="batch_size"] input')
+            batch.fill("16")                         # 90 steps per epoch: the run outlasts all the phases
+            batch.press("Enter")
             sidebar.get_by_text("Architecture").click()
             hidden = page.locator('[class*="st-key-cfg"][class*="n_hidden"] input')
-            hidden.fill("256")                       # 8x8 digits, 256 hidden: a run that lasts minutes
+            hidden.fill("512")                       # 8x8 digits, 512 hidden: a run that lasts minutes
             hidden.press("Enter")
             time.sleep(1.0)
             sidebar.get_by_role("button", name="Train").click()
