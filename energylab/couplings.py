@@ -2,10 +2,11 @@
 
 A coupling owns the interaction weights and answers four questions:
 `up(sv)` (the field on the hidden layer), `down(sh)` (the field on the visible
-layer) — each with an optional `bias` added to the result, inside the matrix
-product where the coupling can (`torch.addmm`: no extra pass over the batch) —, `energy(sv, sh)` (the interaction energy -s_v^T W s_h per sample) and
+layer), `energy(sv, sh)` (the interaction energy -s_v^T W s_h per sample) and
 `cd_grad(...)` (the difference of -dE/dW between positive and negative
-particles, the statistic contrastive divergence follows).
+particles, the statistic contrastive divergence follows). `up` and `down` take
+an optional `bias` added to the result, inside the matrix product where the
+coupling can (`torch.addmm`: no extra pass over the batch).
 """
 from __future__ import annotations
 

@@ -27,8 +27,11 @@ def set_contrastive_grads(model, v_pos, h_pos, v_neg, h_neg) -> None:
         with torch.no_grad():
             model.coupling.W.grad = model.coupling.cd_grad(vis.stat(v_pos), hid.stat(h_pos),
                                                            vis.stat(v_neg), hid.stat(h_neg))
-            model.a.grad = vis.bias_stat(v_neg, model.a).div_(n_neg).sub_(vis.bias_stat(v_pos, model.a), alpha=1 / n_pos)
-            model.b.grad = hid.bias_stat(h_neg, model.b).div_(n_neg).sub_(hid.bias_stat(h_pos, model.b), alpha=1 / n_pos)
+            # <stat>_neg - <stat>_pos, computed in place on the fresh negative sums
+            model.a.grad = vis.bias_stat(v_neg, model.a).div_(n_neg).sub_(vis.bias_stat(v_pos, model.a),
+                                                                          alpha=1 / n_pos)
+            model.b.grad = hid.bias_stat(h_neg, model.b).div_(n_neg).sub_(hid.bias_stat(h_pos, model.b),
+                                                                          alpha=1 / n_pos)
         return
     with torch.enable_grad():
         for p in model.parameters():

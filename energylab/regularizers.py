@@ -37,8 +37,10 @@ class SGD(torch.optim.SGD):
     a closure, nesterov, dampening or maximize go to torch's own step."""
 
     def step(self, closure=None):
-        if (closure is not None or self._optimizer_step_pre_hooks or self._optimizer_step_post_hooks
-                or _optim._global_optimizer_pre_hooks or _optim._global_optimizer_post_hooks or any(g["nesterov"] or g["dampening"] or g["maximize"] for g in self.param_groups)):
+        hooks = (self._optimizer_step_pre_hooks or self._optimizer_step_post_hooks
+                 or _optim._global_optimizer_pre_hooks or _optim._global_optimizer_post_hooks)
+        special = any(g["nesterov"] or g["dampening"] or g["maximize"] for g in self.param_groups)
+        if closure is not None or hooks or special:
             return super().step(closure)
         with torch.no_grad():
             self._sgd_update()
