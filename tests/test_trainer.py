@@ -1,6 +1,7 @@
 """The trainer: live hyperparameters, control, checkpoints, guards and clear errors."""
 import threading
 import time
+from contextlib import contextmanager
 
 import pytest
 import torch
@@ -71,14 +72,29 @@ def test_schedules_follow_progress_until_a_person_overrides_them(digits):
     assert lrs[0] == pytest.approx(0.1) and lrs[-1] < 0.01 and lrs == sorted(lrs, reverse=True)
 
 
+@contextmanager
+def training_in_background(trainer, data):
+    """fit() on a thread; yields `reach(n)`, which waits (30 s at most) until the trainer's step is n or
+    more; on exit the run is stopped and the thread must end."""
+    worker = threading.Thread(target=trainer.fit, args=(data,))
+    worker.start()
+    deadline = time.time() + 30
+
+    def reach(n):
+        while trainer.step < n and time.time() < deadline:
+            time.sleep(0.01)
+    try:
+        yield reach
+    finally:
+        trainer.stop()
+        worker.join(30)
+    assert not worker.is_alive()
+
+
 def test_pause_step_resume_and_stop(digits):
     trainer = el.Trainer(small_model(), epochs=1000, batch_size=32, eval_every=10 ** 9)
-    worker = threading.Thread(target=trainer.fit, args=(digits,))
-    worker.start()
-    try:
-        deadline = time.time() + 30
-        while trainer.step < 3 and time.time() < deadline:
-            time.sleep(0.01)
+    with training_in_background(trainer, digits) as reach:
+        reach(3)
         trainer.pause()
         time.sleep(0.3)
         assert trainer.status == "paused"
@@ -86,18 +102,13 @@ def test_pause_step_resume_and_stop(digits):
         time.sleep(0.3)
         assert trainer.step == frozen
         trainer.step_once()
-        while trainer.step < frozen + 1 and time.time() < deadline:
-            time.sleep(0.01)
+        reach(frozen + 1)
         time.sleep(0.3)
         assert trainer.step == frozen + 1 and trainer.status == "paused"
         trainer.resume()
-        while trainer.step < frozen + 20 and time.time() < deadline:
-            time.sleep(0.01)
+        reach(frozen + 20)
         assert trainer.step >= frozen + 20
-    finally:
-        trainer.stop()
-        worker.join(30)
-    assert not worker.is_alive() and trainer.status == "stopped"
+    assert trainer.status == "stopped"
 
 
 def test_steps_requested_before_the_loop_parks_are_not_lost(digits):
@@ -106,18 +117,10 @@ def test_steps_requested_before_the_loop_parks_are_not_lost(digits):
     trainer = el.Trainer(small_model(), epochs=1000, batch_size=32, eval_every=10 ** 9)
     trainer.pause()
     trainer.step_once(3)
-    worker = threading.Thread(target=trainer.fit, args=(digits,))
-    worker.start()
-    try:
-        deadline = time.time() + 30
-        while trainer.step < 3 and time.time() < deadline:
-            time.sleep(0.01)
+    with training_in_background(trainer, digits) as reach:
+        reach(3)
         time.sleep(0.3)
         assert trainer.step == 3 and trainer.status == "paused"
-    finally:
-        trainer.stop()
-        worker.join(30)
-    assert not worker.is_alive()
 
 
 def test_checkpoint_round_trips_bit_exactly(digits, tmp_path):
