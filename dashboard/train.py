@@ -82,10 +82,10 @@ def load_run(row: dict):
     from energylab.runfolder import RunFolder
     folder = RunFolder(row["path"])
     config = folder.read_config()
-    dataset, options = folder.dataset_spec()          # a dashboard or command-line run
+    dataset, options = folder.dataset_spec(config)    # a dashboard or command-line run
     try:
         run = manager().start(config["variant"], dataset, model=config.get("model"), dataset_options=options,
-                              resume_from=RunFolder(row["path"]).checkpoint, start_paused=True)
+                              resume_from=folder.checkpoint, start_paused=True)
         attach(run.id)
         st.rerun()
     except (RunLimitReached, ValueError) as exc:

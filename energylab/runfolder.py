@@ -194,11 +194,11 @@ class RunFolder:
         """The trained model of this run (from its checkpoint, no pickles)."""
         return checkpoint.load(self.checkpoint, device=device)
 
-    def dataset_spec(self) -> tuple[str, dict]:
+    def dataset_spec(self, config: dict | None = None) -> tuple[str, dict]:
         """(name, loader options) of the run's dataset, from either layout of config.json: the
         command line's {"dataset": {"name", "options", ...}} or the dashboard's
-        {"dataset": name, "dataset_options": {...}}."""
-        config = self.read_config()
+        {"dataset": name, "dataset_options": {...}}. Pass `config` when it is already read."""
+        config = self.read_config() if config is None else config
         d = config.get("dataset")
         if isinstance(d, dict):
             return d["name"], dict(d.get("options") or {})

@@ -56,11 +56,15 @@ class Run:
                     self._child_gone()
                     return
                 continue
-            with self._lock:
-                if "notice" in msg:
-                    self.notices = (self.notices + [msg["notice"]])[-5:]
-                else:
-                    self._latest = msg
+            self._take(msg)
+
+    def _take(self, msg: dict) -> None:
+        """Keep a message from the child: the newest snapshot, or one of the last five notices."""
+        with self._lock:
+            if "notice" in msg:
+                self.notices = (self.notices + [msg["notice"]])[-5:]
+            else:
+                self._latest = msg
 
     def _child_gone(self):
         """The child exited: drain what it sent last; if it never said it ended, say it crashed."""
@@ -69,11 +73,7 @@ class Run:
                 msg = self._snapshots.get(timeout=0.2)
             except Exception:
                 break
-            with self._lock:
-                if "notice" in msg:
-                    self.notices = (self.notices + [msg["notice"]])[-5:]
-                else:
-                    self._latest = msg
+            self._take(msg)
         with self._lock:
             snap = self._latest or {"id": self.id, "step": 0, "params": {},
                                     "history": {"records": [], "changes": [], "names": []}}
@@ -217,7 +217,7 @@ class RunManager:
             status = live.status if live else summary.get("status", "unknown")
             if not live and status in ACTIVE:
                 status = "interrupted"       # the server that ran it has gone
-            dataset, options = folder.dataset_spec()
+            dataset, options = folder.dataset_spec(config)
             rows.append({"id": folder.name, "path": str(folder.path), "variant": config.get("variant"),
                          "dataset": dataset, "dataset_options": options, "status": status, "live": bool(live),
                          "step": (live.snapshot() or {}).get("step", 0) if live else summary.get("step", 0),
