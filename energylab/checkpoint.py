@@ -14,12 +14,10 @@ from pathlib import Path
 
 import torch
 
+from .errors import CheckpointError  # re-exported here and as el.CheckpointError
+
 FORMAT = "energylab-checkpoint"
 VERSION = 1
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be used: corrupt, foreign, or for another model."""
 
 
 def atomic_write_bytes(path, write) -> Path:

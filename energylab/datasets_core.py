@@ -20,8 +20,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .errors import EnergylabError
 
-class DatasetUnavailable(RuntimeError):
+
+class DatasetUnavailable(EnergylabError, RuntimeError):
     """The dataset's files are missing and could not be downloaded."""
 
 
