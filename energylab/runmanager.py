@@ -1,236 +1,259 @@
-"""Training runs owned by a server: ids, a child process each, commands in, snapshots out.
+"""Training runs owned by a server: a queue, a child process each, owners, durable ends.
 
     manager = RunManager("runs", max_running=2)
-    run = manager.start("RBM", "digits", model={"n_hidden": 64}, training={"lr": 0.05})
-    run.set("lr", 0.01); run.pause(); run.step(); run.resume(); run.save_checkpoint(); run.stop()
+    run = manager.start("RBM", "digits", model={"n_hidden": 64}, training={"lr": 0.05}, owner=token)
+    run.set("lr", 0.01, token=token); run.pause(token); run.step(token=token); run.stop(token)
     run.snapshot()      # the latest throttled picture of the run (a dict), or None before the first
 
-A run outlives the browser session that started it: any number of tabs can
-attach to it by id, and a reload only re-attaches. Each run trains in its own
-*spawned* process (see `runworker` for why a process, why spawn, why one torch
-thread), so page redraws cannot starve it and a crashing or diverging run
-cannot take the server down. Every run writes a `RunFolder` (config.json,
-history, summary.json, weights.png, checkpoint.pt on request), so a restarted
-server lists earlier runs. Streamlit is never imported here.
+A run outlives the browser session that started it, but belongs to it: the
+session's owner token (see `runhandle`) is needed to change it; anyone may watch.
+`ENERGYLAB_INSTRUCTOR_KEY` names a key that controls every run (the dashboard's
+instructor view). At most `max_running` runs train at once; further runs of
+owners wait in a first-in-first-out queue (one waiting run per owner) and start
+by themselves when a slot frees. Each run trains in its own *spawned* process
+(see `runworker`), so page redraws cannot starve it and a crash cannot take the
+server down.
+
+Every end leaves a loadable checkpoint: the child saves on stop, finish,
+divergence (the last good parameters), an exception, SIGTERM/SIGINT, and when
+its server disappears (it watches its parent and exits within seconds); a
+periodic autosave covers kill -9. The server stops its children with a final
+save when it exits, and a new server marks folders a dead one left "running" as
+interrupted. Streamlit is never imported here.
 """
 from __future__ import annotations
 
+import atexit
 import multiprocessing
 import os
 import threading
 import time
-import uuid
+from collections import deque
 from pathlib import Path
 
 from . import datasets, runworker
+from .errors import ConfigError
 from .registry import get as get_variant
 from .runfolder import RunFolder
+from .runhandle import ACTIVE, Run, mark_ended, owner_digest
 
-ACTIVE = ("starting", "running", "paused")
+__all__ = ["RunManager", "Run", "RunLimitReached", "ACTIVE"]
 
 
 class RunLimitReached(RuntimeError):
-    """Starting one more run would exceed the cap on concurrent runs."""
+    """Starting one more run would exceed the cap (callers without an owner cannot queue)."""
 
 
-class Run:
-    """The server's handle on one live run: send commands, read the latest snapshot."""
-
-    def __init__(self, run_id: str, folder: RunFolder, config: dict, process, commands, snapshots):
-        self.id, self.folder, self.config = run_id, folder, config
-        self.variant = get_variant(config["variant"])
-        self.process, self._commands, self._snapshots = process, commands, snapshots
-        self._latest: dict | None = None
-        self._lock = threading.Lock()
-        self.notices: list[str] = []
-        self.started = time.time()
-        threading.Thread(target=self._read, daemon=True, name=f"energylab-run-{run_id}").start()
-
-    # -- snapshots (a reader thread keeps only the newest) ----------------------------
-    def _read(self):
-        while True:
-            try:
-                msg = self._snapshots.get(timeout=0.5)
-            except Exception:               # queue.Empty, or the queue broke with the child
-                if not self.process.is_alive():
-                    self._child_gone()
-                    return
-                continue
-            self._take(msg)
-
-    def _take(self, msg: dict) -> None:
-        """Keep a message from the child: the newest snapshot, or one of the last five notices."""
-        with self._lock:
-            if "notice" in msg:
-                self.notices = (self.notices + [msg["notice"]])[-5:]
-            else:
-                self._latest = msg
-
-    def _child_gone(self):
-        """The child exited: drain what it sent last; if it never said it ended, say it crashed."""
-        while True:
-            try:
-                msg = self._snapshots.get(timeout=0.2)
-            except Exception:
-                break
-            self._take(msg)
-        with self._lock:
-            snap = self._latest or {"id": self.id, "step": 0, "params": {},
-                                    "history": {"records": [], "changes": [], "names": []}}
-            if snap.get("status") in ACTIVE or snap.get("status") is None:
-                snap = dict(snap, status="failed", error=f"the training process exited unexpectedly "
-                                                         f"(exit code {self.process.exitcode})")
-            self._latest = snap
-
-    def snapshot(self) -> dict | None:
-        with self._lock:
-            return self._latest
-
-    @property
-    def status(self) -> str:
-        snap = self.snapshot()
-        return snap["status"] if snap else "starting"
-
-    @property
-    def active(self) -> bool:
-        return self.status in ACTIVE and self.process.is_alive()
-
-    # -- commands -----------------------------------------------------------------------
-    def _send(self, *command):
-        if not self.process.is_alive():
-            raise RuntimeError(f"run {self.id} is {self.status}; start a new run (or load its checkpoint)")
-        self._commands.put(command)
-
-    def set(self, name: str, value):
-        """Change a live hyperparameter; the run applies it at its next batch and records the change."""
-        p = self.variant.param(name)
-        if not p.live:
-            raise ValueError(f"{name!r} cannot change while a run trains; stop it and start a new run")
-        value = p.validate(value)
-        self._send("set", name, value)
-        return value
-
-    def pause(self):
-        self._send("pause")
-
-    def resume(self):
-        self._send("resume")
-
-    def step(self, n: int = 1):
-        """While paused: run exactly n mini-batches, then pause again."""
-        self._send("step", int(n))
-
-    def stop(self):
-        if self.process.is_alive():
-            self._commands.put(("stop",))
-
-    def save_checkpoint(self):
-        """Write checkpoint.pt (a full resume point) into the run's folder."""
-        self._send("save")
-
-    def wait(self, timeout: float = 30.0) -> bool:
-        """Block until the child has exited (True) or `timeout` passed (False)."""
-        self.process.join(timeout)
-        return not self.process.is_alive()
-
-    def kill(self):
-        if self.process.is_alive():
-            self.process.terminate()
-            self.process.join(5)
+def _pid_alive(pid) -> bool:
+    try:
+        os.kill(int(pid), 0)
+        return True
+    except (OSError, TypeError, ValueError):
+        return False
 
 
 class RunManager:
-    """Starts runs, caps how many train at once, finds them again by id (live or on disk)."""
+    """Starts runs or queues them, caps how many train at once, finds them again (live or on disk)."""
 
-    def __init__(self, root="runs", max_running: int | None = None, snapshot_interval: float = 1.0):
+    def __init__(self, root="runs", max_running: int | None = None, snapshot_interval: float = 1.0,
+                 autosave_s: float | None = None, instructor_key: str | None = None):
         self.root = Path(root)
         self.max_running = int(max_running or os.environ.get("ENERGYLAB_MAX_RUNS", 2))
         self.snapshot_interval = snapshot_interval
+        self.autosave_s = float(autosave_s or os.environ.get("ENERGYLAB_AUTOSAVE_S", 30))
+        key = instructor_key if instructor_key is not None else os.environ.get("ENERGYLAB_INSTRUCTOR_KEY")
+        self._instructor = owner_digest(key) if key else None
         self._runs: dict[str, Run] = {}
-        self._lock = threading.Lock()
+        self._queue: deque[Run] = deque()
+        self._lock = threading.RLock()
         self._context = multiprocessing.get_context("spawn")   # never fork a server with threads
+        self._closed = False
+        self.recovered = self._recover()
+        atexit.register(self.shutdown)           # server exit: every child saves and stops
+        threading.Thread(target=self._dispatch_forever, daemon=True, name="energylab-queue").start()
 
-    def active(self) -> list[Run]:
-        with self._lock:
-            return [r for r in self._runs.values() if r.active]
+    # -- a previous server's leftovers ----------------------------------------------------------
+    def _recover(self) -> list[str]:
+        """Folders a dead server left "running" or "queued": say truthfully how they ended."""
+        fixed = []
+        for folder in RunFolder.list_runs(self.root):
+            try:
+                summary = folder.read_summary() if folder.file("summary.json").is_file() else None
+            except (OSError, ValueError):
+                continue
+            if not isinstance(summary, dict):
+                continue
+            status = summary.get("status")
+            if status == "queued" and not _pid_alive(summary.get("server_pid")):
+                mark_ended(folder, "cancelled", "its server stopped before the run's turn came")
+            elif status in ACTIVE and not _pid_alive(summary.get("pid")):
+                saved = folder.checkpoint.is_file()
+                mark_ended(folder, "interrupted", "its server or training process stopped without a final save; "
+                           + (f"the last autosave (step {summary.get('saved_step', '?')}) can be loaded"
+                              if saved else "it had not autosaved yet"))
+            else:
+                continue
+            fixed.append(folder.name)
+        return fixed
 
+    # -- ownership --------------------------------------------------------------------------------
+    def is_instructor(self, key: str | None) -> bool:
+        return self._instructor is not None and owner_digest(key) == self._instructor
+
+    @property
+    def has_instructor(self) -> bool:
+        return self._instructor is not None
+
+    # -- starting and queueing ---------------------------------------------------------------
     def start(self, variant: str, dataset: str = "digits", *, model: dict | None = None,
               training: dict | None = None, dataset_options: dict | None = None, device: str = "auto",
               eval_every: int = 100, max_weight: float | None = None, resume_from=None,
-              start_paused: bool = False) -> Run:
-        """Spawn a run. Hyperparameters are checked here, so a bad value fails at once, in this process."""
+              start_paused: bool = False, owner: str | None = None, owner_label: str | None = None) -> Run:
+        """Start a run now, or queue it when the cap is reached (owners only; one waiting run each).
+        Hyperparameters are checked here, so a bad value fails at once, in this process."""
         v = get_variant(variant)
         model = {p.name: p.validate(value) for p, value in
                  ((v.param(k), val) for k, val in (model or {}).items())}
         training = {p.name: p.validate(value) for p, value in
                     ((v.param(k), val) for k, val in (training or {}).items())}
         info = datasets.DATASETS.get(dataset)
-        if info is not None:       # a stack on real data gets a Gaussian first layer unless told otherwise
-            model = {**v.defaults_for_kind(info.kind), **model}
-            v.check_kind(info.kind, dataset, model)
+        if info is None:
+            raise ConfigError(f"unknown dataset {dataset!r}", field="dataset", value=dataset,
+                              fix=f"choose one of {', '.join(datasets.DATASETS)}")
+        model = {**v.defaults_for_kind(info.kind), **model}      # a stack on real data: Gaussian first layer
+        v.check_kind(info.kind, dataset, model)
         with self._lock:
-            running = [r for r in self._runs.values() if r.active]
-            if len(running) >= self.max_running:
+            if self._closed:
+                raise RunLimitReached("the server is shutting down; start the run again when it is back")
+            digest = owner_digest(owner)
+            if digest is not None and any(r.owner == digest for r in self._queue):
+                raise RunLimitReached("you already have a run waiting in the queue; it starts by itself "
+                                      "when a slot frees (stop it to choose other settings)")
+            full = len(self._training()) >= self.max_running
+            if full and owner is None:
+                running = self._training()
                 raise RunLimitReached(
                     f"{len(running)} runs are already training and the limit is {self.max_running} "
                     f"(ENERGYLAB_MAX_RUNS): stop one of them ({', '.join(r.id for r in running)}) first")
             folder = RunFolder.create(self.root, variant, dataset)
-            run_id = folder.name
-            config = {"id": run_id, "variant": variant, "dataset": dataset,
+            config = {"id": folder.name, "variant": variant, "dataset": dataset,
                       "dataset_options": dict(dataset_options or {}), "model": model,
                       "training": {**v.defaults("training"), **training}, "device": device,
                       "eval_every": int(eval_every), "source": "dashboard",
+                      "owner": digest, "owner_label": owner_label,
                       "resume_from": str(resume_from) if resume_from else None,
                       "created": time.strftime("%Y-%m-%d %H:%M:%S")}
             folder.write_config(config)
             spec = dict(config, folder=str(folder.path), training=training, max_weight=max_weight,
-                        snapshot_interval=self.snapshot_interval, start_paused=start_paused)
-            commands, snapshots = self._context.Queue(), self._context.Queue()
-            process = self._context.Process(target=runworker.main, args=(spec, commands, snapshots),
-                                            daemon=True, name=f"energylab-{run_id}")
-            process.start()
-            run = Run(run_id, folder, config, process, commands, snapshots)
-            self._runs[run_id] = run
+                        snapshot_interval=self.snapshot_interval, autosave_s=self.autosave_s,
+                        start_paused=start_paused)
+            run = Run(folder.name, folder, config, spec, owner=owner, owner_label=owner_label,
+                      instructor_digest=self._instructor)
+            run.on_exit = lambda _: self._dispatch()
+            self._runs[run.id] = run
+            if full:
+                folder.write_summary({"status": "queued", "step": 0, "queued": time.time(),
+                                      "server_pid": os.getpid()})
+                self._queue.append(run)
+            else:
+                run.launch(self._context, runworker.main)
             return run
 
-    def get(self, run_id: str) -> Run | None:
+    def _training(self) -> list[Run]:
+        """Runs holding a slot: launched and not yet exited."""
+        return [r for r in self._runs.values() if r.process is not None and r.process.is_alive()]
+
+    def _dispatch(self):
+        """Start queued runs, oldest first, while slots are free."""
+        with self._lock:
+            while self._queue and not self._closed:
+                if self._queue[0].cancelled:
+                    self._queue.popleft()
+                    continue
+                if len(self._training()) >= self.max_running:
+                    return
+                self._queue.popleft().launch(self._context, runworker.main)
+
+    def _dispatch_forever(self):
+        while not self._closed:
+            self._dispatch()
+            time.sleep(0.5)
+
+    def queue_position(self, run: Run) -> int | None:
+        """1 for the next run to start; None when the run is not waiting."""
+        with self._lock:
+            waiting = [r for r in self._queue if not r.cancelled]
+            return waiting.index(run) + 1 if run in waiting else None
+
+    # -- finding runs -----------------------------------------------------------------------------
+    def get(self, run_id: str | None) -> Run | None:
         """The live handle of a run this server started (None for runs only on disk)."""
         with self._lock:
-            return self._runs.get(run_id)
+            return self._runs.get(run_id) if run_id else None
 
-    def list_runs(self) -> list[dict]:
+    def active(self) -> list[Run]:
+        with self._lock:
+            return [r for r in self._runs.values() if r.active]
+
+    def waiting(self) -> list[Run]:
+        with self._lock:
+            return [r for r in self._queue if not r.cancelled]
+
+    def list_runs(self, token: str | None = None) -> list[dict]:
         """Every run under the root folder, newest first: live ones with their current status,
-        earlier ones (also from a previous server or the command line) as their files say."""
+        earlier ones (also from a previous server or the command line) as their files say. `mine`
+        says whether `token` controls the run; unreadable folders are skipped (see runfolder)."""
         rows = []
         for folder in RunFolder.list_runs(self.root):
             try:
                 config = folder.read_config()
-            except (OSError, ValueError):
+                dataset, options = folder.dataset_spec(config)
+            except (OSError, ValueError, KeyError, TypeError, AttributeError):
+                continue
+            if not isinstance(config, dict):
                 continue
             live = self.get(folder.name)
             summary = {}
-            if (folder.path / "summary.json").is_file():
+            if folder.file("summary.json").is_file():
                 try:
                     summary = folder.read_summary()
                 except (OSError, ValueError):
                     pass
+            summary = summary if isinstance(summary, dict) else {}
+            snap = (live.snapshot() or {}) if live else {}
             status = live.status if live else summary.get("status", "unknown")
-            if not live and status in ACTIVE:
+            if not live and status in ACTIVE + ("queued",):
                 status = "interrupted"       # the server that ran it has gone
-            dataset, options = folder.dataset_spec(config)
-            rows.append({"id": folder.name, "path": str(folder.path), "variant": config.get("variant"),
-                         "dataset": dataset, "dataset_options": options, "status": status, "live": bool(live),
-                         "step": (live.snapshot() or {}).get("step", 0) if live else summary.get("step", 0),
-                         "error": summary.get("error") if not live else (live.snapshot() or {}).get("error"),
-                         "created": config.get("created", ""), "checkpoint": folder.checkpoint.is_file()})
+            owner = config.get("owner")
+            rows.append({
+                "id": folder.name, "path": str(folder.path), "variant": config.get("variant"),
+                "dataset": dataset, "dataset_options": options, "status": status, "live": bool(live),
+                "step": snap.get("step", 0) if live else summary.get("step", 0),
+                "samples_per_s": snap.get("samples_per_s", 0.0) if live else 0.0,
+                "error": snap.get("error") if live else summary.get("error"),
+                "why": summary.get("why"), "created": config.get("created", ""),
+                "checkpoint": folder.checkpoint.is_file(), "owner_label": config.get("owner_label") or
+                ("command line" if config.get("source") != "dashboard" else "anonymous"),
+                "mine": (live.can_control(token) if live else
+                         owner is None or owner_digest(token) in (owner, self._instructor)),
+                "queue_position": self.queue_position(live) if live else None})
         return rows
 
-    def shutdown(self, timeout: float = 5.0):
-        """Stop every live run and wait for the children (tests, server exit)."""
+    # -- the end ----------------------------------------------------------------------------------
+    def shutdown(self, timeout: float = 15.0):
+        """Server exit (and tests): cancel the queue, stop every child, wait for its final save."""
         with self._lock:
+            self._closed = True
             runs = list(self._runs.values())
+            queued, self._queue = list(self._queue), deque()
+        for run in queued:
+            if not run.cancelled:
+                run.cancelled = True
+                mark_ended(run.folder, "cancelled", "the server stopped before the run's turn came")
         for run in runs:
-            run.stop()
+            if run.process is not None and run.process.is_alive():
+                run._commands.put(("stop", "the server shut down"))
+        deadline = time.monotonic() + timeout
         for run in runs:
-            if not run.wait(timeout):
+            if run.process is not None and not run.wait(max(0.1, deadline - time.monotonic())):
                 run.kill()

@@ -19,9 +19,20 @@ A snapshot costs the training thread its time, so it redoes only what changed:
 a picture is re-encoded only when its pixels changed (fast zlib level), the
 downsampled history only when records were logged, the exact distribution
 only when the step moved (see `Cache`).
+
+Every end leaves a checkpoint (`end`): finish, stop, divergence (the trainer has
+restored its last good parameters), an exception, SIGTERM/SIGINT, and the
+server's disappearance (a thread waits on the parent process and stops the run
+within a second). A periodic autosave (`autosave_s`, and once after the first
+epoch) covers kill -9. summary.json always says the status, the step, why the
+run ended and the step of the checkpoint on disk.
 """
 from __future__ import annotations
 
+import multiprocessing
+import os
+import queue
+import signal
 import threading
 import time
 import traceback
@@ -67,10 +78,16 @@ class Worker:
         self.publish_lock = threading.Lock()
         self.interval = float(spec.get("snapshot_interval", 0.5))
         self.last_snapshot = self.last_persist = 0.0
+        self.autosave_s = float(spec.get("autosave_s", 30.0))
+        self.last_autosave = time.perf_counter()
+        self.saved_step = None                # step of the checkpoint on disk (None: none yet)
+        self.why = None                       # why the run ended, when something outside asked
+        self.server_pid = os.getppid()
         self.rate_mark = (time.perf_counter(), self.trainer.step)
         self.rate = 0.0
         self.seq = 0
         self.stop_requested = False
+        self.in_batch = False
         self.force = False                    # publish at the next batch end (after a step)
         self.stepping = None                  # weights before a single-stepped batch
         self.step_detail = None
@@ -102,6 +119,7 @@ class Worker:
 
     def on_batch_start(self, trainer):
         self.lock.acquire()
+        self.in_batch = True
         if trainer._step_budget is not None and self.stepping is None and self.shape is not None:
             # every drawn weight view (dense W, conv filters, deeper layers in pixel space), before the update
             before = [W.clone() for _, W in viz.layer_weights(trainer.model)]
@@ -110,6 +128,7 @@ class Worker:
     def on_batch_end(self, trainer):
         if self.stepping is not None:
             self._record_step(trainer)
+        self.in_batch = False
         self.lock.release()
         now = time.perf_counter()
         if self.force or now - self.last_snapshot >= self.interval:
@@ -117,6 +136,18 @@ class Worker:
             self.publish()
             if now - self.last_persist >= 10.0:
                 self.persist()
+        if now - self.last_autosave >= self.autosave_s:
+            self.autosave()
+
+    def on_epoch_end(self, trainer):
+        if self.saved_step is None:           # the first autosave: after the first epoch or autosave_s
+            self.autosave()
+
+    def autosave(self):
+        """A resume point for kill -9 (training thread, between batches: the state is consistent)."""
+        self.last_autosave = time.perf_counter()
+        self._checkpoint()
+        self.persist()
 
     def on_evaluate(self, trainer, record):
         if self.p_data is not None:
@@ -223,7 +254,7 @@ class Worker:
         # Serialised: a snapshot built before a pause must not overtake the one built after it.
         with self.publish_lock:
             self.last_snapshot = time.perf_counter()
-            self.snapshots.put(self.snapshot())
+            self.send(self.snapshot())
 
     def _publish_when_parked(self):
         """After pause: wait until the trainer stops advancing (a batch or an evaluation may be
@@ -240,7 +271,9 @@ class Worker:
         return {"status": t.status, "error": t.error, "step": t.step, "epoch": t.epoch,
                 "elapsed_s": round(t._elapsed, 3), "final": t.history.last() or {},
                 "pseudo_log_likelihood_method": getattr(t, "pl_method", None),
-                "params": t.params.values(), "device": self.device_name, "updated": time.time()}
+                "params": t.params.values(), "device": self.device_name, "updated": time.time(),
+                "why": self.why, "checkpoint": self.saved_step is not None, "saved_step": self.saved_step,
+                "pid": os.getpid(), "server_pid": self.server_pid}
 
     def persist(self):
         self.last_persist = time.perf_counter()
@@ -264,16 +297,51 @@ class Worker:
                 elif command == "save":
                     self._while_paused(self._save)
                 elif command == "stop":
-                    self.stop_requested = True
-                    t.stop()
+                    self.request_stop(args[0] if args else "stopped by its owner")
                     return
             except Exception as exc:  # a bad command must not kill the run: report it
-                self.snapshots.put({"id": self.spec["id"], "notice": f"{command} failed: {exc}"})
+                self.send({"id": self.spec["id"], "notice": f"{command} failed: {exc}"})
+
+    def request_stop(self, why: str):
+        """Stop after the current batch (any thread, a signal handler too); `end` then saves."""
+        self.why = self.why or why
+        self.stop_requested = True
+        self.trainer.stop()
+
+    def _checkpoint(self):
+        self.folder.write_checkpoint(self.trainer)
+        self.saved_step = self.trainer.step
 
     def _save(self):
-        self.folder.write_checkpoint(self.trainer)
+        self._checkpoint()
         self.persist()
-        self.snapshots.put({"id": self.spec["id"], "notice": f"checkpoint saved at step {self.trainer.step}"})
+        self.send({"id": self.spec["id"], "notice": f"checkpoint saved at step {self.trainer.step}"})
+
+    def send(self, msg: dict, wait: float = 0.0):
+        """Put a message for the server; when the bounded queue is full (nobody reads), drop it."""
+        try:
+            self.snapshots.put(msg, timeout=wait) if wait else self.snapshots.put_nowait(msg)
+        except queue.Full:
+            pass
+
+    # -- the server's disappearance and signals ------------------------------------------------
+    def watch_parent(self):
+        """Stop and save when the server process is gone (kill -9 included): the parent's sentinel
+        becomes readable when it dies, so this thread wakes at once."""
+        parent = multiprocessing.parent_process()
+        if parent is None:                    # not a spawned child (tests run the worker in-process)
+            return
+        def wait():
+            parent.join()
+            self.request_stop("its server exited")
+        threading.Thread(target=wait, daemon=True, name="energylab-parent-watch").start()
+
+    def handle_signals(self):
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda signum, frame: self.request_stop(
+                f"the server stopped it ({signal.Signals(signum).name})"))
 
     def _while_paused(self, action):
         """Run `action` now if the trainer is parked between batches, else at the next batch end."""
@@ -286,15 +354,40 @@ class Worker:
     def run(self):
         if self.spec.get("start_paused"):
             self.trainer.pause()
+        self.handle_signals()
+        self.watch_parent()
         threading.Thread(target=self.listen, daemon=True, name="energylab-commands").start()
         self.publish()
         try:
             self.trainer.fit(self.data)
         except Exception:                     # status and message are already on the trainer
+            if self.in_batch:                 # it failed inside a batch: free the batch lock
+                self.in_batch = False
+                self.lock.release()
             if self.trainer.error is None:
                 self.trainer.status, self.trainer.error = "failed", traceback.format_exc(limit=3)
+        self.end()
+
+    def end(self):
+        """Every end: a final checkpoint of the last good state, then files and a last snapshot that
+        say how it ended. A failed save is reported, never raised (the files still tell the truth)."""
+        t = self.trainer
+        if self.why is None:
+            self.why = {"finished": "it trained all its epochs", "stopped": "stopped by its owner",
+                        "failed": "it failed (see error)"}.get(t.status, t.status)
+        try:
+            self._checkpoint()
+        except Exception as exc:
+            self.why += f"; the final checkpoint could not be written ({type(exc).__name__}: {exc})"
         self.persist()
-        self.publish()
+        self.publish_final()
+
+    def publish_final(self):
+        with self.publish_lock:
+            self.send(self.snapshot(), wait=2.0)   # the server's reader, if it is still there
+        cancel = getattr(self.snapshots, "cancel_join_thread", None)
+        if cancel is not None:                # exit even if nobody drains the queue any more
+            cancel()
 
 
 def main(spec: dict, commands, snapshots) -> None:
@@ -302,7 +395,13 @@ def main(spec: dict, commands, snapshots) -> None:
     try:
         worker = Worker(spec, commands, snapshots)
     except Exception as exc:
-        snapshots.put({"id": spec["id"], "seq": -1, "status": "failed", "error": f"{type(exc).__name__}: {exc}",
+        error = f"{type(exc).__name__}: {exc}"
+        try:                                  # the folder says why, so a restarted server lists it truthfully
+            RunFolder(spec["folder"]).write_summary({"status": "failed", "error": error, "step": 0,
+                                                     "why": "the run could not start", "checkpoint": False})
+        except Exception:
+            pass
+        snapshots.put({"id": spec["id"], "seq": -1, "status": "failed", "error": error,
                        "step": 0, "history": {"records": [], "changes": [], "names": []}, "params": {}})
         return
     worker.run()
