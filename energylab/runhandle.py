@@ -24,6 +24,7 @@ from .registry import get as get_variant
 from .runfolder import RunFolder
 
 ACTIVE = ("starting", "running", "paused")
+ENDED = ("finished", "stopped", "failed")          # what a child reports when it ends by itself
 SNAPSHOT_QUEUE = 8          # snapshots in flight per run; the reader keeps only the newest
 
 
@@ -81,9 +82,10 @@ class Run:
     def launch(self, context, target):
         """Spawn the child that trains this run (called by the manager when a slot is free)."""
         self._commands, self._snapshots = context.Queue(), context.Queue(SNAPSHOT_QUEUE)
-        self.process = context.Process(target=target, args=(self.spec, self._commands, self._snapshots),
-                                       daemon=True, name=f"energylab-{self.id}")
-        self.process.start()
+        process = context.Process(target=target, args=(self.spec, self._commands, self._snapshots),
+                                  daemon=True, name=f"energylab-{self.id}")
+        process.start()
+        self.process = process
         self.started = time.time()
         threading.Thread(target=self._read, daemon=True, name=f"energylab-run-{self.id}").start()
 
@@ -118,7 +120,7 @@ class Run:
         with self._lock:
             snap = self._latest or {"id": self.id, "step": 0, "params": {},
                                     "history": {"records": [], "changes": [], "names": []}}
-            crashed = snap.get("status") in ACTIVE or snap.get("status") is None
+            crashed = snap.get("status") not in ENDED      # it never said it ended
             if crashed:
                 saved = self.folder.checkpoint.is_file()
                 snap = dict(snap, status="failed", error=(

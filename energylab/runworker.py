@@ -205,6 +205,8 @@ class Worker:
         status = t.status
         if status in ("idle", "running") and (not t._resume.is_set() or t._step_budget == 0):
             status = "paused"                 # it parks before its next batch (pause, last single step)
+        elif status == "idle":
+            status = "starting"               # built, about to enter its first batch
         snap = {"id": self.spec["id"], "seq": self.seq, "status": status, "error": t.error,
                 "step": t.step, "epoch": t.epoch + t.batch_index / max(getattr(t, "steps_per_epoch", 1), 1),
                 "samples_per_s": self.rate if status == "running" else 0.0,
