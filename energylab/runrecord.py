@@ -138,7 +138,8 @@ class RunConfig:
             return ConfigError(message, file=file, field=name, value=value, fix=fix)
 
         if not isinstance(data, dict):
-            raise bad(f"holds {type(data).__name__} {json.dumps(data)[:40]}, not a run record (a JSON object)")
+            raise bad(f"holds {json.dumps(data)[:40]}, not a run record (a JSON object with a variant and a "
+                      "dataset)")
         data = dict(data)
         version = data.pop("schema_version", 1)
         if isinstance(version, bool) or not isinstance(version, int) or version < 1:
