@@ -17,6 +17,7 @@ that says so. `--runs-dir` becomes `ENERGYLAB_RUNS_DIR` (made absolute) for the 
 """
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
 import os
 import sys
@@ -50,11 +51,9 @@ def is_loopback(address: str) -> bool:
 def command(args) -> tuple[list[str], dict]:
     """(argv, environment) of the Streamlit server `energylab dashboard` starts."""
     app = app_path()
-    try:
-        import streamlit  # noqa: F401  (only to fail early and clearly)
-    except ImportError:
+    if importlib.util.find_spec("streamlit") is None:      # found, not imported: the engine never imports it
         raise FileNotFoundError("Streamlit is not installed; `pip install -e .` (or `make dashboard`) "
-                                "installs it") from None
+                                "installs it")
     argv = [sys.executable, "-m", "streamlit", "run", str(app), "--server.address", args.address,
             "--server.port", str(args.port)]
     for key, value in SETTINGS.items():
