@@ -233,3 +233,62 @@ def test_the_pages_read_a_command_line_run(tmp_path, monkeypatch):
     assert len(folder.read_history()) > 0
     model, data = folder.load_model(), folder.load_dataset()
     assert model.n_visible == data.n_visible == 9 and data.name == "bars-and-stripes"
+
+
+def test_compare_and_explore_pages_read_both_sources_and_survive_bad_folders(tmp_path, monkeypatch):
+    """AppTest of the two pages on one runs folder holding a command-line run, a dashboard run of the
+    old layout, malformed folders and a planted config whose MNIST root lies outside the data
+    directory: no traceback, unreadable folders named with their reason, the planted run refused
+    without creating its folder."""
+    import shutil
+
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    from energylab import cli
+    from test_cli import _dashboard_run
+    app_file = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
+    sys.path.insert(0, str(app_file.parent))              # the pages import `common` as streamlit run does
+    runs = tmp_path / "runs"
+    monkeypatch.setenv("ENERGYLAB_RUNS_DIR", str(runs))
+    monkeypatch.setenv("ENERGYLAB_DATA", str(tmp_path / "data"))
+    dash = _dashboard_run(runs)
+    assert cli.main(["train", "--variant", "RBM", "--dataset", "digits", "--n-hidden", "8", "--batch-size", "128",
+                     "--epochs", "1", "--quiet", "--runs-dir", str(runs)]) == 0
+    (cli_run,) = [f for f in list_runs(runs) if f.record.source == "cli"]
+    for name, text in (("bad-list", "[]"), ("bad-null", "null"), ("bad-noname", '{"variant": "RBM", "dataset": {}}')):
+        (runs / name).mkdir()
+        (runs / name / "config.json").write_text(text)
+    planted = runs / "planted"
+    planted.mkdir()
+    (planted / "config.json").write_text(json.dumps({"variant": "RBM", "dataset": "mnist", "source": "dashboard",
+                                                     "dataset_options": {"root": str(tmp_path / "victim")}}))
+    shutil.copy(cli_run.checkpoint, planted / "checkpoint.pt")
+    st.cache_resource.clear()
+    at = AppTest.from_file(str(app_file), default_timeout=60)
+    try:
+        at.run()
+        at.switch_page("compare.py").run()
+        assert not at.exception, [e.value for e in at.exception]
+        at.multiselect(key="compare.runs").set_value([dash.name, cli_run.name]).run()
+        assert not at.exception, [e.value for e in at.exception]
+        captions = "\n".join(c.value for c in at.caption)
+        assert f"`{dash.name}`: RBM on digits (dashboard run)" in captions
+        assert f"`{cli_run.name}`: RBM on digits (cli run)" in captions
+        for name in ("bad-list", "bad-null", "bad-noname"):
+            assert f"`{name}`: unreadable: " in captions
+        assert len(at.get("plotly_chart")) == 1
+
+        at.switch_page("explore.py").run()
+        for run_id in (dash.name, cli_run.name):
+            at.selectbox(key="explore.run").set_value(run_id).run()
+            assert not at.exception, [e.value for e in at.exception]
+            assert not at.error and "trained on digits" in "\n".join(c.value for c in at.caption)
+        at.selectbox(key="explore.run").set_value("planted").run()
+        assert not at.exception, [e.value for e in at.exception]
+        assert "dataset.options.root" in at.error[0].value and "outside the data directory" in at.error[0].value
+        assert not (tmp_path / "victim").exists() and not (tmp_path / "data").exists()
+    finally:
+        import common
+        common.manager().shutdown()
+        st.cache_resource.clear()
