@@ -53,15 +53,17 @@ def data_dir() -> Path:
 
 def confine(value, inside, *, file=None, field_name: str, what: str = "the data directory",
             fix: str | None = None) -> Path:
-    """`value` as a resolved path that lies in one of the folders `inside` (relative values are
-    taken relative to the first); a ConfigError otherwise. Symbolic links are resolved first,
+    """`value` as a resolved path that lies in one of the folders `inside` (a relative value is
+    taken relative to the first folder that has it, else the first); a ConfigError otherwise. Symbolic links are resolved first,
     so a link cannot lead out."""
     folders = [Path(d).expanduser().resolve() for d in ([inside] if isinstance(inside, (str, Path)) else inside)]
     if not isinstance(value, (str, os.PathLike)) or not str(value).strip():
         raise ConfigError("must be a path (text)", file=file, field=field_name, value=value,
                           fix="write the path as a string, or remove the option")
     path = Path(value).expanduser()
-    path = (path if path.is_absolute() else folders[0] / path).resolve()
+    if not path.is_absolute():          # relative: in the first folder, or the first that has it
+        path = next((d / path for d in folders if (d / path).exists()), folders[0] / path)
+    path = path.resolve()
     if not any(path == d or path.is_relative_to(d) for d in folders):
         shown = " or ".join(str(d) for d in folders)
         raise ConfigError(f"lies outside {what} ({shown}); nothing was read or created there", file=file,

@@ -292,3 +292,14 @@ def test_compare_and_explore_pages_read_both_sources_and_survive_bad_folders(tmp
         import common
         common.manager().shutdown()
         st.cache_resource.clear()
+
+
+def test_a_relative_path_of_an_older_command_line_record_is_found_in_the_allowed_folders(tmp_path, monkeypatch):
+    monkeypatch.setenv("ENERGYLAB_DATA", str(tmp_path / "data"))
+    (tmp_path / "work").mkdir()
+    (tmp_path / "work" / "x.npy").write_bytes(b"")
+    cfg = RunConfig("RBM", DatasetSpec("file", {"path": "x.npy"}))
+    assert cfg.checked_dataset_options()["path"] == str(tmp_path / "data" / "x.npy")     # nowhere: data dir
+    assert cfg.checked_dataset_options(also=[tmp_path / "work"])["path"] == str(tmp_path / "work" / "x.npy")
+    with pytest.raises(ConfigError):
+        RunConfig("RBM", DatasetSpec("file", {"path": "../x.npy"})).checked_dataset_options(also=[tmp_path / "work"])
