@@ -31,35 +31,18 @@ place a run outside `runs_dir`; the dataset paths in a record are used only thro
 from __future__ import annotations
 
 import json
-import math
 import time
 from pathlib import Path
-
-import torch
 
 from . import checkpoint, datasets, viz
 from .distributed import is_main
 from .errors import ConfigError
 from .history import History
-from .runrecord import RunConfig, safe_name
+from .pictures import display_scale, model_pictures  # noqa: F401  (display_scale: importable here)
+from .runrecord import RunConfig, jsonable, safe_name
 
 CONFIG, SUMMARY, CHECKPOINT = "config.json", "summary.json", "checkpoint.pt"
 HISTORY_JSON, HISTORY_CSV = "history.json", "history.csv"
-
-
-def jsonable(value):
-    """Plain JSON values: non-finite floats become the strings 'nan'/'inf'/'-inf', tuples lists."""
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if hasattr(value, "item"):          # numpy / torch scalars
-        return jsonable(value.item())
-    return str(value)
 
 
 class RunFolder:
@@ -315,38 +298,3 @@ def load_dataset(name: str, options: dict, hint: str = ""):
         return datasets.load(name, **options)
     except TypeError as exc:
         raise ValueError(f"{exc}{hint}") from None
-
-
-def display_scale(image_shape) -> int:
-    """Upscale small images (8x8 digits) so a PNG is readable; 28x28 and larger stay 1:1."""
-    return max(1, round(28 / max(image_shape[-2:])))
-
-
-@torch.no_grad()
-def model_pictures(model, image_shape, kind="unit", examples=None, n_samples=64, sample_steps=1000,
-                   beta=1.0, seed=0, notes=None) -> dict:
-    """{"weights": mosaic, "samples": grid, "reconstructions": grid} as images in [0, 1].
-
-    Reconstructions alternate rows: 8 examples, then their mean-field reconstructions.
-    Samples come from their own seeded generator, so drawing them never changes training.
-    """
-    notes = [] if notes is None else notes
-    normalize = "all" if kind == "real" else None
-    pictures = {}
-    W = getattr(model, "W", None)
-    if isinstance(W, torch.Tensor) and W.dim() in (2, 4):
-        pictures["weights"] = viz.weight_mosaic(W, image_shape)
-    else:
-        notes.append("no weights.png: this model has no dense or convolutional W to draw")
-    g = torch.Generator(model.device).manual_seed(int(seed))
-    pictures["samples"] = viz.tile_images(model.sample(n_samples, k=sample_steps, beta=beta, generator=g),
-                                          image_shape, normalize=normalize)
-    if examples is not None and len(examples):
-        x = model.check_visible(examples[:32])
-        rows = min(8, len(x))
-        x = x[: rows * (len(x) // rows)]
-        flat = lambda t: t.reshape(-1, rows, t[0].numel())        # (pairs of rows, rows, D)
-        pairs = torch.stack([flat(x), flat(model.reconstruct(x))], 1)
-        pictures["reconstructions"] = viz.tile_images(pairs.reshape(-1, pairs.shape[-1]), image_shape,
-                                                      nrow=rows, normalize=normalize)
-    return pictures

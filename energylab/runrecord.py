@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 import os
 import re
 from dataclasses import dataclass, field, fields
@@ -70,6 +71,21 @@ def confine(value, inside, *, file=None, field_name: str, what: str = "the data 
                           field=field_name, value=str(value),
                           fix=fix or f"move it into {folders[0]} (or set ENERGYLAB_DATA to a folder that holds it)")
     return path
+
+
+def jsonable(value):
+    """Plain JSON values: non-finite floats become the strings 'nan'/'inf'/'-inf', tuples lists."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if hasattr(value, "item"):          # numpy / torch scalars
+        return jsonable(value.item())
+    return str(value)
 
 
 # -- the record ---------------------------------------------------------------------------------
@@ -119,7 +135,6 @@ class RunConfig:
         return {**{k: v for k, v in self.extra.items() if k not in out}, **out}
 
     def to_json(self) -> str:
-        from .runfolder import jsonable          # non-finite floats as strings: strict JSON
         return json.dumps(jsonable(self.to_dict()), indent=2) + "\n"
 
     # -- reading (and upgrading) ------------------------------------------------------------------
