@@ -42,6 +42,7 @@ from .pictures import display_scale, model_pictures  # noqa: F401  (display_scal
 from .runrecord import RunConfig, jsonable, safe_name
 
 CONFIG, SUMMARY, CHECKPOINT = "config.json", "summary.json", "checkpoint.pt"
+MAX_RECORD_BYTES = 4_000_000          # a record is a few kB; a larger config.json is not one
 HISTORY_JSON, HISTORY_CSV = "history.json", "history.csv"
 
 
@@ -115,7 +116,7 @@ class RunFolder:
                 raise ConfigError("is a symbolic link, not a run folder", file=self.path,
                                   fix="move the run itself into the runs folder")
             if not (self.path / CONFIG).is_file():
-                raise ConfigError(f"has no {CONFIG} (only a checkpoint)", file=self.path,
+                raise ConfigError(f"has no {CONFIG} file", file=self.path,
                                   fix="the run's record is lost; load the checkpoint in Python with energylab.load")
             self._record = self.read_record()
         except (OSError, ValueError) as exc:      # ConfigError is a ValueError
@@ -232,6 +233,9 @@ class RunFolder:
         path = self.path / CONFIG
         if not path.is_file():
             raise FileNotFoundError(f"{path} does not exist; was the run interrupted before writing it?")
+        if path.stat().st_size > MAX_RECORD_BYTES:
+            raise ConfigError(f"is {path.stat().st_size} bytes, too large for a run record", file=path,
+                              fix="restore the file, or delete the run folder")
         try:
             text = path.read_bytes().decode()
         except UnicodeDecodeError as exc:

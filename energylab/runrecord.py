@@ -142,7 +142,7 @@ class RunConfig:
     def from_json(cls, text, file=None) -> "RunConfig":
         try:
             data = json.loads(text)
-        except (json.JSONDecodeError, UnicodeDecodeError, TypeError) as exc:
+        except (json.JSONDecodeError, UnicodeDecodeError, TypeError, RecursionError) as exc:
             raise ConfigError(f"is not JSON ({exc})", file=file,
                               fix="restore the file, or delete the run folder") from None
         return cls.from_dict(data, file=file)

@@ -96,6 +96,7 @@ MALFORMED = [
     ('{"variant": "RBM", "dataset": {"name": "digits", "image_shape": [8, "8"]}}', "dataset.image_shape",
      "wrong type"),
     ('{"variant": "RBM", "dataset": "digits", "schema_version": 99}', "schema_version", "newer energylab"),
+    ("[" * 100000, None, "is not JSON"),
 ]
 
 
@@ -119,20 +120,22 @@ def test_listing_survives_every_bad_folder(tmp_path):
         (tmp_path / f"bad{i}" / "config.json").write_text(text)
     (tmp_path / "binary").mkdir()
     (tmp_path / "binary" / "config.json").write_bytes(b"\xff\xfe\x00")
+    (tmp_path / "huge").mkdir()
+    (tmp_path / "huge" / "config.json").write_text(" " * 4_000_001 + "{}")
     (tmp_path / "only-checkpoint").mkdir()
     (tmp_path / "only-checkpoint" / "checkpoint.pt").write_bytes(b"x")
     (tmp_path / "not-a-run").mkdir()                                          # nothing in it: not listed
     os.symlink(good.path, tmp_path / "link")                                  # a link is not a run folder
     runs = list_runs(tmp_path)
     by_name = {r.name: r for r in runs}
-    assert set(by_name) == {good.name, "binary", "only-checkpoint", "link"} | {f"bad{i}" for i in range(len(MALFORMED))}
+    assert set(by_name) == {good.name, "binary", "huge", "only-checkpoint", "link"} | {f"bad{i}" for i in range(len(MALFORMED))}
     assert by_name[good.name].readable and by_name[good.name].record.dataset.name == "digits"
     for name, run in by_name.items():
         if name != good.name:
             assert not run.readable and run.record is None and run.error, name
             assert "\n" not in run.error
     assert "symbolic link" in by_name["link"].error and "no config.json" in by_name["only-checkpoint"].error
-    assert "not text" in by_name["binary"].error
+    assert "not text" in by_name["binary"].error and "too large" in by_name["huge"].error
     assert RunFolder.list_runs(tmp_path)[0].path == runs[0].path            # one listing, two names
 
 
