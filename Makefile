@@ -29,9 +29,10 @@ system-deps:
 		else echo "Install Chromium (package chromium) for the browser tests"; exit 1; fi; \
 	fi
 
+# `energylab dashboard` passes the project's Streamlit settings itself (loopback, no usage
+# statistics, no Deploy button), from any folder; ADDRESS=0.0.0.0 opens it to the network.
 dashboard: install
-	$(VENV)/bin/streamlit run dashboard/app.py --server.address 127.0.0.1 --server.port $(PORT) \
-		--browser.gatherUsageStats false
+	$(VENV)/bin/energylab dashboard --port $(PORT) $(if $(ADDRESS),--address $(ADDRESS))
 
 test: install system-deps
 	$(PY) -m pytest

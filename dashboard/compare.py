@@ -1,4 +1,7 @@
-"""Compare page: overlay the curves of saved runs (the runs folder) to compare methods or settings."""
+"""Compare page: overlay the curves of saved runs (the runs folder) to compare methods or settings.
+
+Runs of the dashboard and of the command line alike (their config.json is one run record,
+`energylab.runrecord`); a folder that cannot be read is named with its reason, never a traceback."""
 import plotly.graph_objects as go
 import streamlit as st
 
@@ -6,8 +9,32 @@ from common import manager
 from energylab import viz
 from energylab.runfolder import RunFolder
 
+
+
+def describe(path) -> str:
+    """One line about a run from its record, or why the record cannot be read."""
+    try:
+        cfg = RunFolder(path).read_record()
+    except (OSError, ValueError) as exc:
+        return f"unreadable: {exc}"
+    return (f"{cfg.variant} on {cfg.dataset.name} ({cfg.source} run), model {cfg.model}, "
+            f"training {cfg.training}")
+
+
+def history_of(path):
+    try:
+        return RunFolder(path).read_history()
+    except (OSError, ValueError):          # being rewritten, or damaged: shown as "no metrics"
+        return None
+
+
 st.title("Compare runs")
 runs = [r for r in manager().list_runs() if (RunFolder(r["path"]).file("history.json")).is_file()]
+unreadable = [f for f in RunFolder.list_runs(manager().root) if not f.readable]
+if unreadable:
+    with st.expander(f"{len(unreadable)} run folder(s) cannot be read"):
+        for f in unreadable:
+            st.caption(f"`{f.name}`: unreadable: {f.error}")
 if not runs:
     st.info("No saved runs yet. Train one on the **Train** page; every run is saved under "
             f"`{manager().root}` (the command line `energylab train` writes there too).")
@@ -18,8 +45,9 @@ labels = {r["id"]: f"{r['id']} ({r['status']}, step {r['step']})" for r in runs}
 like = [r["id"] for r in runs if (r["variant"], r["dataset"]) == (runs[0]["variant"], runs[0]["dataset"])]
 chosen = st.multiselect("runs to overlay", list(labels), default=like[:2], format_func=labels.get,
                         key="compare.runs", help="histories are re-read from disk, so live runs update on rerun")
-histories = {run_id: RunFolder(next(r["path"] for r in runs if r["id"] == run_id)).read_history()
-             for run_id in chosen}
+histories = {run_id: history_of(next(r["path"] for r in runs if r["id"] == run_id)) for run_id in chosen}
+broken = [run_id for run_id, h in histories.items() if h is None]
+histories = {run_id: h for run_id, h in histories.items() if h is not None}
 metrics = sorted({n for h in histories.values() for n in h.names() if n not in ("epoch", "time")})
 if not metrics:
     st.info("The chosen runs have no metrics logged yet.")
@@ -41,7 +69,7 @@ fig.update_layout(template="plotly_white", xaxis_title="training step", yaxis_ti
 st.plotly_chart(fig, key="compare.chart")
 if missing:
     st.caption(f"No {viz.label(metric)} logged in: {', '.join(f'`{m}`' for m in missing)}")
+if broken:
+    st.caption(f"History unreadable (being written, or damaged): {', '.join(f'`{m}`' for m in broken)}")
 for run_id in chosen:
-    config = RunFolder(next(r["path"] for r in runs if r["id"] == run_id)).read_config()
-    st.caption(f"`{run_id}`: {config.get('variant')} on {config.get('dataset')}, "
-               f"model {config.get('model') or config.get('hparams')}, training {config.get('training')}")
+    st.caption(f"`{run_id}`: {describe(next(r['path'] for r in runs if r['id'] == run_id))}")

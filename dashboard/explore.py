@@ -1,6 +1,8 @@
 """Explore page: a trained model up close — Gibbs chains step by step, inpainting, hidden units,
 and for 2-D data the free-energy landscape. Models come from saved checkpoints (Save checkpoint
-on the Train page, or `energylab train`)."""
+on the Train page, or `energylab train`). The data come from the run's record: a dataset path
+(`root`, `path`) outside the data directory is refused before anything is read, created or
+downloaded (`RunConfig.checked_dataset_options`), and the page says so instead of failing."""
 import plotly.graph_objects as go
 import streamlit as st
 import torch
@@ -13,7 +15,8 @@ from energylab.runfolder import RunFolder
 @st.cache_resource(max_entries=4)
 def load(path: str, mtime: float):
     folder = RunFolder(path)
-    return folder.load_model(), folder.load_dataset()        # a dashboard or command-line run
+    return folder.load_model(), folder.load_dataset()        # a dashboard or command-line run;
+                                                             # paths confined to the data directory
 
 
 def grid(x, shape, nrow=8):
@@ -22,13 +25,22 @@ def grid(x, shape, nrow=8):
 
 st.title("Explore a trained model")
 runs = [r for r in manager().list_runs() if r["checkpoint"]]
+unreadable = [f for f in RunFolder.list_runs(manager().root) if not f.readable]
+if unreadable:
+    with st.expander(f"{len(unreadable)} run folder(s) cannot be read"):
+        for f in unreadable:
+            st.caption(f"`{f.name}`: unreadable: {f.error}")
 if not runs:
     st.info("No saved model yet. On the **Train** page start a run and press **Save checkpoint**; "
             "the model then appears here.")
     st.stop()
 run_id = st.selectbox("model (runs with a checkpoint)", [r["id"] for r in runs], key="explore.run")
 path = next(r["path"] for r in runs if r["id"] == run_id)
-model, data = load(path, RunFolder(path).checkpoint.stat().st_mtime)
+try:
+    model, data = load(path, RunFolder(path).checkpoint.stat().st_mtime)
+except (OSError, ValueError, RuntimeError) as exc:     # ConfigError, CheckpointError, DatasetUnavailable...
+    st.error(f"`{run_id}` cannot be explored: {exc}")
+    st.stop()
 shape = data.image_shape
 g = torch.Generator().manual_seed(st.session_state.get("explore.seed", 0))
 st.caption(f"{model.config['variant']} with {model.n_visible} visible and {model.n_hidden} hidden units, "

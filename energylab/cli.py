@@ -4,6 +4,7 @@
     energylab evaluate runs/RBM-digits-20240501-120000
     energylab sample runs/RBM-digits-20240501-120000 --n 64 --k 1000
     energylab variants [NAME] [--markdown]      energylab datasets      energylab runs
+    energylab dashboard [--port 8501] [--runs-dir runs]      (the Streamlit app, loopback only)
 
 The flags of `train` are generated from the chosen variant's schema
 (`energylab.VARIANTS[name].schema`), so a new variant gets its flags with no
@@ -13,7 +14,8 @@ A run writes a folder (see `energylab.runfolder`) that `evaluate`, `sample`,
 
 This module is the parser and `main`; the generated flags and argument types are in
 `cli_flags.py`, `train` (new and resumed runs) in `cli_train.py`, and the commands
-that read (`evaluate`, `sample`, the tables) in `cli_commands.py`.
+that read (`evaluate`, `sample`, the tables) in `cli_commands.py`, `dashboard` in
+`cli_dashboard.py`.
 """
 from __future__ import annotations
 
@@ -22,8 +24,9 @@ import sys
 
 from . import __version__, datasets, distributed
 from .cli_commands import LABELS, cmd_datasets, cmd_evaluate, cmd_runs, cmd_sample, cmd_variants, table
-from .cli_flags import (DEFAULT_DATASET, DEFAULT_VARIANT, FIXED, _dataset_option, _positive_float, _positive_int,
-                        add_schema_flags, flag)
+from .cli_dashboard import LOOPBACK, cmd_dashboard
+from .cli_flags import (DEFAULT_DATASET, DEFAULT_VARIANT, FIXED, _dataset_option, _port, _positive_float,
+                        _positive_int, add_schema_flags, flag)
 from .cli_train import Autosave, ProgressBar, _checkpoint_path, cmd_train
 from .registry import VARIANTS
 
@@ -97,6 +100,17 @@ def build_parser(variant_name: str = DEFAULT_VARIANT) -> argparse.ArgumentParser
     runs = sub.add_parser("runs", help="list the run folders in --runs-dir")
     runs.add_argument("--runs-dir", default="runs")
     runs.set_defaults(func=cmd_runs, parser=runs)
+
+    dash = sub.add_parser("dashboard", help="start the dashboard (Streamlit) on this machine",
+                          description="Start the Streamlit dashboard with the project's settings, from any "
+                          "folder: loopback only unless --address says otherwise, no usage statistics, no "
+                          "Deploy button.")
+    dash.add_argument("--address", default=LOOPBACK, help=f"address to listen on (default {LOOPBACK}: this "
+                      "machine only); anything else exposes every run to the network")
+    dash.add_argument("--port", type=_port, default=8501, help="port (default 8501)")
+    dash.add_argument("--runs-dir", default="runs", help="where run folders are kept (default: ./runs); "
+                      "sets ENERGYLAB_RUNS_DIR for the app")
+    dash.set_defaults(func=cmd_dashboard, parser=dash)
     return parser
 
 

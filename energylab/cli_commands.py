@@ -16,14 +16,21 @@ import torch
 from . import datasets, viz
 from .cli_flags import _describe_range, _device
 from .registry import VARIANTS
+from .errors import DataError
 from .runfolder import RunFolder, display_scale, list_runs
 
 
 # -- evaluate and sample ----------------------------------------------------------------------
+# Paths in a run's record (a dataset's root or file) must lie in the data directory
+# ($ENERGYLAB_DATA) or, on the command line, under the folder the command runs in.
+def _allowed_data_dirs() -> tuple:
+    return (Path.cwd(),)
+
+
 def _open_run(path):
+    """(RunFolder, RunConfig) of a run folder written by the command line or the dashboard."""
     run = RunFolder.open(path)
-    config = run.read_config()
-    return run, config
+    return run, run.read_record()
 
 
 LABELS = {"reconstruction_error": "reconstruction error", "free_energy": "free energy",
@@ -33,12 +40,13 @@ LABELS = {"reconstruction_error": "reconstruction error", "free_energy": "free e
 
 
 def cmd_evaluate(args) -> int:
-    run, config = _open_run(args.run)
-    result = run.evaluate(args.split, _device(args.device), args.exact_max_units, args.seed)
+    run, cfg = _open_run(args.run)
+    result = run.evaluate(args.split, _device(args.device), args.exact_max_units, args.seed,
+                          also=_allowed_data_dirs())
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
-    print(f"{run.path} ({config['variant']} on {config['dataset']['name']}), {args.split} split, "
+    print(f"{run.path} ({cfg.variant} on {cfg.dataset.name}), {args.split} split, "
           f"{result['n_examples']} examples")
     rows = [[LABELS.get(k, k), "-" if r["value"] is None else f"{r['value']:.5g}", r["method"]]
             for k, r in result["metrics"].items()]
@@ -49,15 +57,19 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_sample(args) -> int:
-    run, config = _open_run(args.run)
-    shape = config["dataset"].get("image_shape")
+    run, cfg = _open_run(args.run)
+    shape, kind = cfg.dataset.image_shape, cfg.dataset.kind
+    if shape is None and kind is None:   # a dashboard record does not say: the data do
+        data = run.load_dataset(also=_allowed_data_dirs())
+        shape, kind = data.image_shape, data.kind
     if not shape:
-        raise ValueError(f"the data of {run.path} are not images ({config['dataset']['name']}), so there is "
-                         "no picture grid to draw; use energylab.load(...).sample(...) in Python")
+        raise DataError("the data are not images, so there is no picture grid to draw", file=run.path,
+                        field="dataset.name", value=cfg.dataset.name,
+                        fix="use energylab.load(...).sample(...) in Python")
     model = run.load_model(_device(args.device))
     g = torch.Generator(model.device).manual_seed(args.seed)
     v = model.sample(args.n, k=args.k, beta=1.0 / args.temperature, generator=g)
-    grid = viz.tile_images(v, shape, normalize="all" if config["dataset"].get("kind") == "real" else None)
+    grid = viz.tile_images(v, shape, normalize="all" if kind == "real" else None)
     out = Path(args.out) if args.out else run.file(f"samples-n{args.n}-k{args.k}-seed{args.seed}.png")
     viz.save_png(grid, out, scale=args.scale or display_scale(shape))
     print(out)
@@ -98,14 +110,23 @@ def cmd_datasets(args) -> int:
 
 
 def cmd_runs(args) -> int:
+    """Every run folder, from the command line or the dashboard; a folder that cannot be read is
+    one row saying why ("unreadable: <reason>"), never a crash."""
     rows = []
     for run in list_runs(args.runs_dir):
-        config = run.read_config()
-        summary = run.read_summary() if run.file("summary.json").is_file() else {}
-        recon = summary.get("final", {}).get("recon_error")
-        rows.append([run.path, config.get("variant"), config.get("dataset", {}).get("name"),
-                     summary.get("status", "running?"), summary.get("epoch", "-"),
-                     "-" if recon is None else f"{recon:.4g}"])
+        if not run.readable:
+            rows.append([run.path, "-", "-", f"unreadable: {run.error}", "-", "-"])
+            continue
+        cfg = run.record
+        try:
+            summary = run.read_summary() if run.file("summary.json").is_file() else {"status": "running?"}
+        except (OSError, ValueError) as exc:
+            summary = {"status": f"unreadable summary.json ({type(exc).__name__})"}
+        summary = summary if isinstance(summary, dict) else {"status": "unreadable summary.json"}
+        final = summary.get("final") if isinstance(summary.get("final"), dict) else {}
+        recon = final.get("recon_error")
+        rows.append([run.path, cfg.variant, cfg.dataset.name, summary.get("status", "unknown"),
+                     summary.get("epoch", "-"), f"{recon:.4g}" if isinstance(recon, (int, float)) else "-"])
     print(table(["run", "variant", "dataset", "status", "epochs", "recon error"], rows) if rows
           else f"no runs in {args.runs_dir}")
     return 0

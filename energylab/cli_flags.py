@@ -100,6 +100,13 @@ def _positive_int(text):
     return value
 
 
+def _port(text):
+    value = _positive_int(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"a port is at most 65535, got {value}")
+    return value
+
+
 def _positive_float(text):
     try:
         value = float(text)

@@ -23,7 +23,9 @@ from . import __version__, checkpoint, distributed
 from .cli_flags import DEFAULT_DATASET, DEFAULT_VARIANT, _device, flag
 from .registry import VARIANTS
 from .registry import get as get_variant
+from .errors import ConfigError
 from .runfolder import CONFIG, RunFolder, load_dataset
+from .runrecord import PATH_OPTIONS, DatasetSpec, RunConfig
 from .trainer import Callback, Trainer, TrainingDiverged
 
 
@@ -85,6 +87,22 @@ def _load_dataset(name: str, options: dict):
     return load_dataset(name, options, hint=" (pass them as --dataset-option KEY=VALUE)")
 
 
+def _typed_paths(options: dict) -> dict:
+    """Path options typed on the command line, made absolute: a record's relative paths would be read
+    relative to the data directory (runrecord), not the folder the command ran in."""
+    return {k: str(Path(v).expanduser().resolve()) if k in PATH_OPTIONS and isinstance(v, str) else v
+            for k, v in options.items()}
+
+
+def _spec(name: str, options: dict, data) -> DatasetSpec:
+    return DatasetSpec(name, options, data.kind, data.n_visible,
+                       list(data.image_shape) if data.image_shape else None, len(data.train), len(data.test))
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
 def _given(args, params) -> dict:
     return {p.name: getattr(args, p.name) for p in params if getattr(args, p.name) is not None}
 
@@ -102,7 +120,7 @@ def _from_data(variant, data) -> dict:
 
 
 def cmd_train(args) -> int:
-    options = dict(args.dataset_option)
+    options = _typed_paths(dict(args.dataset_option))
     if args.resume:
         return _resume(args, options)
     variant = VARIANTS[args.variant or DEFAULT_VARIANT]
@@ -119,20 +137,18 @@ def cmd_train(args) -> int:
     # under torchrun (WORLD_SIZE > 1) every process trains its shard of each batch (distributed.py)
     trainer = Trainer(model, device=_device(args.device), eval_every=args.eval_every,
                       distributed=distributed.launched(), **training)
-    run = distributed.on_main(lambda: RunFolder.create(args.runs_dir, variant.name, "".join(
-        c if c.isalnum() or c in "-_." else "_" for c in data.name), args.out), "creating the run folder")
-    config = {"variant": variant.name, "n_visible": data.n_visible, "model": model.config["hparams"],
-              "training": trainer.params.values(),
-              "dataset": {"name": name, "options": options, "kind": data.kind, "n_visible": data.n_visible,
-                          "image_shape": list(data.image_shape) if data.image_shape else None,
-                          "n_train": len(data.train), "n_test": len(data.test)},
-              "seed": trainer.params["seed"], "device": str(trainer.device), "eval_every": args.eval_every,
-              "energylab_version": __version__, "command": "energylab " + shlex.join(args.argv),
-              "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    run = distributed.on_main(lambda: RunFolder.create(args.runs_dir, variant.name, data.name, args.out),
+                              "creating the run folder")
+    cfg = RunConfig(variant.name, _spec(name, options, data), model=model.config["hparams"],
+                    training=trainer.params.values(), source="cli", n_visible=data.n_visible,
+                    seed=trainer.params["seed"], device=str(trainer.device), eval_every=args.eval_every,
+                    energylab_version=__version__, command="energylab " + shlex.join(args.argv), created=_now())
+    if run.path.parent.resolve() == Path(args.runs_dir).resolve():
+        cfg.id = run.name
     if trainer.dist is not None:
-        config["distributed"] = {"world_size": trainer.dist.world_size, "backend": torch.distributed.get_backend()}
-    run.write_config(config)
-    return _fit(args, trainer, data, run, config, epochs=None)
+        cfg.distributed = {"world_size": trainer.dist.world_size, "backend": torch.distributed.get_backend()}
+    run.write_record(cfg)
+    return _fit(args, trainer, data, run, cfg, epochs=None)
 
 
 def _resume(args, options) -> int:
@@ -145,21 +161,24 @@ def _resume(args, options) -> int:
         raise ValueError(f"{', '.join(fixed)}: model hyperparameters are fixed by the checkpoint; start a new "
                          "run to change them")
     run = RunFolder(ckpt.parent) if (ckpt.parent / CONFIG).is_file() else None
-    config = run.read_config() if run else None
+    cfg = run.read_record() if run else None     # a command-line or a dashboard run, any layout
     if run and args.out:
-        raise ValueError(f"--out is for new runs; a resumed run continues in its own folder {run.path}")
-    if config:
-        if (args.dataset or config["dataset"]["name"]) != config["dataset"]["name"] or \
-                (options and options != config["dataset"]["options"]):
-            raise ValueError(f"the run in {run.path} trained on {config['dataset']['name']} with options "
-                             f"{config['dataset']['options']}; drop --dataset/--dataset-option to resume it")
-        name, options = config["dataset"]["name"], config["dataset"]["options"]
+        raise ConfigError("is for new runs; a resumed run continues in its own folder", field="--out",
+                          value=args.out, fix=f"drop --out to continue in {run.path}")
+    if cfg:
+        recorded = cfg.dataset
+        if (args.dataset or recorded.name) != recorded.name or (options and options != recorded.options):
+            raise ConfigError(f"trained on {recorded.name} with options {recorded.options}", file=run.path / CONFIG,
+                              field="dataset", value=args.dataset or options,
+                              fix="drop --dataset/--dataset-option to resume it")
+        name, options = recorded.name, cfg.checked_dataset_options(also=(Path.cwd(),), file=run.path / CONFIG)
     elif not args.dataset:
-        raise ValueError(f"{ckpt} is not inside a run folder, so its dataset is unknown: pass --dataset")
+        raise ConfigError("is not inside a run folder, so its dataset is unknown", file=ckpt,
+                          fix="pass --dataset (and --dataset-option) to resume it")
     else:
-        name = args.dataset
+        name, options = args.dataset, _typed_paths(options)
     data = _load_dataset(name, options)
-    eval_every = args.eval_every or (config or {}).get("eval_every")
+    eval_every = args.eval_every or (cfg.eval_every if cfg else None)
     trainer = Trainer.from_checkpoint(ckpt, device=_device(args.device), eval_every=eval_every,
                                       distributed=distributed.launched())
     extra = _given(args, variant.training)
@@ -177,16 +196,16 @@ def _resume(args, options) -> int:
     if run is None:
         run = distributed.on_main(lambda: RunFolder.create(args.runs_dir, variant_name, name, args.out),
                                   "creating the run folder")
-        config = {"variant": variant_name, "resumed_from": str(ckpt), "dataset": {
-            "name": name, "options": options, "kind": data.kind,
-            "image_shape": list(data.image_shape) if data.image_shape else None}}
-    config.setdefault("resumed", []).append({"command": "energylab " + shlex.join(args.argv), "from_step":
-                                             trainer.step, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
-    config["device"] = str(trainer.device)
-    return _fit(args, trainer, data, run, config, epochs=target)
+        cfg = RunConfig(variant_name, _spec(name, options, data), model=trainer.model.config.get("hparams", {}),
+                        n_visible=data.n_visible, resume_from=str(ckpt.resolve()), created=_now(),
+                        energylab_version=__version__)
+    cfg.resumed.append({"command": "energylab " + shlex.join(args.argv), "from_step": trainer.step,
+                        "time": _now()})
+    cfg.device = str(trainer.device)
+    return _fit(args, trainer, data, run, cfg, epochs=target)
 
 
-def _fit(args, trainer, data, run, config, epochs) -> int:
+def _fit(args, trainer, data, run, cfg: RunConfig, epochs) -> int:
     trainer.callbacks += [ProgressBar(disable=args.quiet or not distributed.is_main()), Autosave(run)]
     stopping = []
 
@@ -207,8 +226,8 @@ def _fit(args, trainer, data, run, config, epochs) -> int:
     finally:
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
-    config["training"] = trainer.params.values()
-    run.write_config(config)
+    cfg.training = trainer.params.values()
+    run.write_record(cfg)
     summary = run.save_trainer(trainer, data.image_shape, data.kind,
                                examples=data.test if len(data.test) else data.train)
     if not distributed.is_main():        # rank 0 reports for the whole run

@@ -1,46 +1,49 @@
 """A run folder: everything one training run leaves on disk, in plain files.
 
     runs/RBM-digits-20240501-120000/
-        config.json           what was run: variant, hyperparameters, dataset, seed, device, command
+        config.json           the run record (`runrecord.RunConfig`, schema 2): variant, hyperparameters,
+                              dataset, seed, device, command, source ("cli" | "dashboard"), owner
         history.json/.csv     the metric history (energylab.History)
         checkpoint.pt         a full resume point (Trainer.save_checkpoint / Trainer.from_checkpoint)
         summary.json          final metrics and status
         weights.png, samples.png, reconstructions.png   pictures, where the data are images
 
-The command line writes these and the dashboard reads them back, through this
-one class. Every write is atomic (a temporary file renamed into place), so a
-reader polling a running folder never sees half a file.
+The command line and the dashboard both write these and read them back, through this
+one class: `write_record(cfg)` / `read_record()` (older config.json layouts of either
+are upgraded on read; `read_config()` returns the upgraded record as a plain dict).
+Every write is atomic (a temporary file renamed into place), so a reader polling a
+running folder never sees half a file.
+
+Listing never fails on one bad folder. `RunFolder.list_runs(runs_dir)` (and the
+module-level `list_runs`) returns a `RunFolder` for every folder directly under
+`runs_dir` that holds a config.json or a checkpoint.pt, newest first, each with
+
+    entry.record    the RunConfig, or None when the folder cannot be read
+    entry.error     None, or one line saying why it cannot be read (bad JSON, no variant,
+                    a dataset without a name, a symbolic link, ...)
+    entry.readable  entry.error is None
+
+Listings show unreadable entries as "unreadable: <error>" and never open them further.
+Folder names are built with `runrecord.safe_name`, so no variant or dataset name can
+place a run outside `runs_dir`; the dataset paths in a record are used only through
+`RunConfig.checked_dataset_options` (see runrecord).
 """
 from __future__ import annotations
 
 import json
-import math
 import time
 from pathlib import Path
 
-import torch
-
-from . import checkpoint, datasets, metrics, viz
+from . import checkpoint, datasets, viz
 from .distributed import is_main
+from .errors import ConfigError
 from .history import History
+from .pictures import display_scale, model_pictures  # noqa: F401  (display_scale: importable here)
+from .runrecord import RunConfig, jsonable, safe_name
 
 CONFIG, SUMMARY, CHECKPOINT = "config.json", "summary.json", "checkpoint.pt"
+MAX_RECORD_BYTES = 4_000_000          # a record is a few kB; a larger config.json is not one
 HISTORY_JSON, HISTORY_CSV = "history.json", "history.csv"
-
-
-def jsonable(value):
-    """Plain JSON values: non-finite floats become the strings 'nan'/'inf'/'-inf', tuples lists."""
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if hasattr(value, "item"):          # numpy / torch scalars
-        return jsonable(value.item())
-    return str(value)
 
 
 class RunFolder:
@@ -53,7 +56,8 @@ class RunFolder:
     @classmethod
     def create(cls, runs_dir="runs", variant: str = "run", dataset: str = "data", out=None) -> "RunFolder":
         """A new, empty folder: `out` if given (it must not hold a run), else a unique
-        `runs_dir/<variant>-<dataset>-<timestamp>` (a suffix -2, -3, ... if that exists)."""
+        `runs_dir/<variant>-<dataset>-<timestamp>` (a suffix -2, -3, ... if that exists), the names
+        passed through `safe_name` so that none can lead outside `runs_dir`."""
         if out is not None:
             path = Path(out)
             if (path / CONFIG).exists() or (path / CHECKPOINT).exists():
@@ -63,7 +67,7 @@ class RunFolder:
             return cls(path)
         runs_dir = Path(runs_dir)
         runs_dir.mkdir(parents=True, exist_ok=True)
-        base = f"{variant}-{dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
+        base = f"{safe_name(variant)}-{safe_name(dataset)}-{time.strftime('%Y%m%d-%H%M%S')}"
         for i in range(1, 10000):
             path = runs_dir / (base if i == 1 else f"{base}-{i}")
             try:
@@ -87,12 +91,55 @@ class RunFolder:
 
     @staticmethod
     def list_runs(runs_dir="runs") -> list["RunFolder"]:
-        """The run folders directly under `runs_dir`, newest first."""
+        """Every run folder directly under `runs_dir`, newest first, readable or not: each entry has
+        `record` (a RunConfig or None) and `error` (None or why it cannot be read). Never raises
+        for a bad folder (module docstring)."""
         runs_dir = Path(runs_dir)
         if not runs_dir.is_dir():
             return []
-        runs = [RunFolder(p) for p in runs_dir.iterdir() if p.is_dir() and (p / CONFIG).is_file()]
-        return sorted(runs, key=lambda r: (r.path / CONFIG).stat().st_mtime, reverse=True)
+        found = []
+        for p in runs_dir.iterdir():
+            try:
+                if not p.is_dir() or not ((p / CONFIG).exists() or (p / CHECKPOINT).exists()):
+                    continue
+                stamp = max((p / f).stat().st_mtime for f in (CONFIG, CHECKPOINT) if (p / f).exists())
+            except OSError:                  # vanished or unreadable while we looked
+                continue
+            found.append((stamp, RunFolder(p)._examine()))
+        return [run for _, run in sorted(found, key=lambda t: t[0], reverse=True)]
+
+    def _examine(self) -> "RunFolder":
+        """Read the record once for a listing: set `record` and `error`, never raise."""
+        self._record, self._error = None, None
+        try:
+            if self.path.is_symlink():
+                raise ConfigError("is a symbolic link, not a run folder", file=self.path,
+                                  fix="move the run itself into the runs folder")
+            if not (self.path / CONFIG).is_file():
+                raise ConfigError(f"has no {CONFIG} file", file=self.path,
+                                  fix="the run's record is lost; load the checkpoint in Python with energylab.load")
+            self._record = self.read_record()
+        except (OSError, ValueError) as exc:      # ConfigError is a ValueError
+            self._error = " ".join(str(exc).split()) or type(exc).__name__
+        return self
+
+    @property
+    def record(self) -> RunConfig | None:
+        """The record as read when listed (read now if this folder was not listed); None if unreadable."""
+        if not hasattr(self, "_error"):
+            self._examine()
+        return self._record
+
+    @property
+    def error(self) -> str | None:
+        """Why the folder cannot be read (one line), or None."""
+        if not hasattr(self, "_error"):
+            self._examine()
+        return self._error
+
+    @property
+    def readable(self) -> bool:
+        return self.error is None
 
     def is_run(self) -> bool:
         return (self.path / CONFIG).is_file() or (self.path / CHECKPOINT).is_file()
@@ -119,7 +166,14 @@ class RunFolder:
         return checkpoint.atomic_write_text(self.path / name, json.dumps(jsonable(data), indent=2) + "\n")
 
     def write_config(self, config: dict) -> Path:
-        return self.write_json(CONFIG, config)
+        """Write a record given as a dict (checked and written in schema 2, like `write_record`)."""
+        return self.write_record(RunConfig.from_dict(config, file=self.path / CONFIG))
+
+    def write_record(self, cfg: RunConfig) -> Path:
+        """Write the run record as config.json (schema 2)."""
+        if not is_main():
+            return self.path / CONFIG
+        return checkpoint.atomic_write_text(self.path / CONFIG, cfg.to_json())
 
     def write_summary(self, summary: dict) -> Path:
         return self.write_json(SUMMARY, summary)
@@ -174,8 +228,24 @@ class RunFolder:
             raise FileNotFoundError(f"{path} does not exist; was the run interrupted before writing it?")
         return json.loads(path.read_text())
 
+    def read_record(self) -> RunConfig:
+        """The run record, upgraded from any older layout; a ConfigError naming the file if unusable."""
+        path = self.path / CONFIG
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} does not exist; was the run interrupted before writing it?")
+        if path.stat().st_size > MAX_RECORD_BYTES:
+            raise ConfigError(f"is {path.stat().st_size} bytes, too large for a run record", file=path,
+                              fix="restore the file, or delete the run folder")
+        try:
+            text = path.read_bytes().decode()
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"is not text ({exc.reason})", file=path, fix="restore the file, or delete the "
+                              "run folder") from None
+        return RunConfig.from_json(text, file=path)
+
     def read_config(self) -> dict:
-        return self.read_json(CONFIG)
+        """The run record as a plain dict in the current layout (schema 2), for callers that want a dict."""
+        return self.read_record().to_dict()
 
     def read_summary(self) -> dict:
         return self.read_json(SUMMARY)
@@ -195,58 +265,23 @@ class RunFolder:
         return checkpoint.load(self.checkpoint, device=device)
 
     def dataset_spec(self, config: dict | None = None) -> tuple[str, dict]:
-        """(name, loader options) of the run's dataset, from either layout of config.json: the
-        command line's {"dataset": {"name", "options", ...}} or the dashboard's
-        {"dataset": name, "dataset_options": {...}}. Pass `config` when it is already read."""
-        config = self.read_config() if config is None else config
-        d = config.get("dataset")
-        if isinstance(d, dict):
-            return d["name"], dict(d.get("options") or {})
-        return d, dict(config.get("dataset_options") or {})
+        """(name, loader options) of the run's dataset as recorded (paths not yet checked: load with
+        `load_dataset`). Pass `config` (a dict of any layout) when it is already read."""
+        cfg = self.read_record() if config is None else RunConfig.from_dict(config, file=self.path / CONFIG)
+        return cfg.dataset.name, dict(cfg.dataset.options)
 
-    def load_dataset(self):
-        """The run's dataset, reloaded from config.json (same name, same loader options)."""
-        return load_dataset(*self.dataset_spec())
+    def load_dataset(self, data_dir=None, also=()):
+        """The run's dataset, reloaded from its record (same name, same loader options). A path option
+        (`root`, `path`) must lie in the data directory (`runrecord.data_dir()` unless `data_dir` is
+        given) or one of the folders `also`, else a ConfigError before anything is read or created."""
+        cfg = self.read_record()
+        options = cfg.checked_dataset_options(data_dir, also, file=self.path / CONFIG)
+        return load_dataset(cfg.dataset.name, options)
 
-    def evaluate(self, split="test", device="cpu", exact_max_units=20, seed=0) -> dict:
-        """The run's model measured on its data: {"split", "n_examples", "notes", "metrics": {name: {value,
-        method}}}. Likelihoods of Bernoulli visible units need binary states: [0, 1] data are binarized
-        once, stochastically, with `seed` (as in the MNIST likelihood literature)."""
-        model = self.load_model(device)
-        data = self.load_dataset()
-        x = data.test if split == "test" else data.train
-        if not len(x):
-            raise ValueError(f"the dataset has no {split} examples; evaluate the train split instead")
-        notes, g = [], torch.Generator().manual_seed(seed)
-        xb = x
-        if model.visible.discrete and data.kind != "binary":
-            xb = datasets.binarize(x, "stochastic", g)
-            notes.append(f"likelihoods use the {split} data binarized stochastically (seed {seed})")
-        found = {"reconstruction_error": (metrics.reconstruction_error(model, x), "mean squared error per unit"),
-                 "free_energy": (metrics.free_energy(model, x).mean().item(), "mean F(v)")}
-        if model.visible.discrete:
-            g_model = torch.Generator(model.device).manual_seed(seed)
-            pl = metrics.pseudo_log_likelihood(model, xb, generator=g_model)
-            found["pseudo_log_likelihood"] = (pl.value, pl.method)
-        else:
-            found["pseudo_log_likelihood"] = (None, "not applicable: real-valued visible units")
-        try:
-            layer = metrics.enumerated_layer(model, exact_max_units)
-            found["exact_log_likelihood"] = (metrics.exact_log_likelihood(model, xb, max_units=exact_max_units),
-                                             f"exact, enumerating the {layer} layer")
-        except ValueError as exc:
-            found["exact_log_likelihood"] = (None, f"not computable exactly ({exc})")
-            if getattr(model.visible, "exact_free_energy", True) and getattr(model.hidden, "exact_free_energy", True):
-                # Too large to enumerate: an AIS estimate instead, with its uncertainty.
-                g_ais = torch.Generator(model.device).manual_seed(seed)
-                value, z = metrics.ais_log_likelihood(model, xb, n_chains=100, betas=1000, generator=g_ais)
-                found["ais_log_likelihood"] = (value, f"AIS estimate, {z.n_chains} chains x {z.n_betas} "
-                                                      f"temperatures; log Z = {z.log_z:.3f} ± {z.stderr:.3f}")
-        if len(data.test):
-            found["free_energy_gap"] = (metrics.free_energy_gap(model, data.train, data.test),
-                                        "mean F(test) - mean F(train)")
-        return {"run": str(self.path), "split": split, "n_examples": len(x), "notes": notes,
-                "metrics": {k: {"value": v, "method": m} for k, (v, m) in found.items()}}
+    def evaluate(self, split="test", device="cpu", exact_max_units=20, seed=0, also=()) -> dict:
+        """The run's model measured on its data (see `runmeasure.evaluate`)."""
+        from .runmeasure import evaluate
+        return evaluate(self, split, device, exact_max_units, seed, also=also)
 
     def read(self) -> dict:
         """Everything at once, for a dashboard: config, summary (or None), history (or None), images."""
@@ -257,7 +292,7 @@ class RunFolder:
 
 
 def list_runs(runs_dir="runs") -> list[RunFolder]:
-    """The run folders directly under `runs_dir`, newest first."""
+    """`RunFolder.list_runs`: every run folder under `runs_dir`, with `record` / `error` (module docstring)."""
     return RunFolder.list_runs(runs_dir)
 
 
@@ -267,38 +302,3 @@ def load_dataset(name: str, options: dict, hint: str = ""):
         return datasets.load(name, **options)
     except TypeError as exc:
         raise ValueError(f"{exc}{hint}") from None
-
-
-def display_scale(image_shape) -> int:
-    """Upscale small images (8x8 digits) so a PNG is readable; 28x28 and larger stay 1:1."""
-    return max(1, round(28 / max(image_shape[-2:])))
-
-
-@torch.no_grad()
-def model_pictures(model, image_shape, kind="unit", examples=None, n_samples=64, sample_steps=1000,
-                   beta=1.0, seed=0, notes=None) -> dict:
-    """{"weights": mosaic, "samples": grid, "reconstructions": grid} as images in [0, 1].
-
-    Reconstructions alternate rows: 8 examples, then their mean-field reconstructions.
-    Samples come from their own seeded generator, so drawing them never changes training.
-    """
-    notes = [] if notes is None else notes
-    normalize = "all" if kind == "real" else None
-    pictures = {}
-    W = getattr(model, "W", None)
-    if isinstance(W, torch.Tensor) and W.dim() in (2, 4):
-        pictures["weights"] = viz.weight_mosaic(W, image_shape)
-    else:
-        notes.append("no weights.png: this model has no dense or convolutional W to draw")
-    g = torch.Generator(model.device).manual_seed(int(seed))
-    pictures["samples"] = viz.tile_images(model.sample(n_samples, k=sample_steps, beta=beta, generator=g),
-                                          image_shape, normalize=normalize)
-    if examples is not None and len(examples):
-        x = model.check_visible(examples[:32])
-        rows = min(8, len(x))
-        x = x[: rows * (len(x) // rows)]
-        flat = lambda t: t.reshape(-1, rows, t[0].numel())        # (pairs of rows, rows, D)
-        pairs = torch.stack([flat(x), flat(model.reconstruct(x))], 1)
-        pictures["reconstructions"] = viz.tile_images(pairs.reshape(-1, pairs.shape[-1]), image_shape,
-                                                      nrow=rows, normalize=normalize)
-    return pictures

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 import subprocess
 import sys
@@ -261,3 +262,184 @@ def test_data_kind_decides_what_can_train_and_a_stack_picks_its_first_layer(tmp_
     dbn = el.VARIANTS["DBN"]
     assert "real" in dbn.data_kinds and dbn.kinds_for({"first_layer": "RBM"}) == ("binary", "unit")
     assert dbn.defaults_for_kind("binary") == {} and dbn.defaults_for_kind("real") == {"first_layer": "GaussianRBM"}
+
+
+# -- one run record: every command on a dashboard run ------------------------------------------
+def _dashboard_run(runs_dir: Path, epochs: int = 1) -> Path:
+    """A run folder as the dashboard wrote it before schema 2 (config.json: "dataset": "<name>" plus
+    "dataset_options", "source": "dashboard"; no image shape), with a checkpoint of a briefly trained
+    model made by the engine, history and summary as the worker writes them."""
+    folder = RunFolder.create(runs_dir, "RBM", "digits")
+    variant = el.VARIANTS["RBM"]
+    training = {**variant.defaults("training"), "batch_size": 128, "epochs": epochs}
+    (folder.path / "config.json").write_text(json.dumps({
+        "id": folder.name, "variant": "RBM", "dataset": "digits", "dataset_options": {},
+        "model": {"n_hidden": 8}, "training": training, "device": "auto", "eval_every": 100,
+        "source": "dashboard", "resume_from": None, "created": "2024-05-01 12:00:00"}))
+    data = el.datasets.load("digits")
+    torch.manual_seed(0)
+    trainer = el.Trainer(el.make("RBM", data.n_visible, n_hidden=8), device="cpu", **training)
+    trainer.fit(data)
+    trainer.save_checkpoint(folder.checkpoint)
+    folder.write_history(trainer.history)
+    folder.write_summary({"status": "stopped", "step": trainer.step, "epoch": trainer.epoch,
+                          "final": trainer.history.last() or {}})
+    return folder.path
+
+
+@pytest.fixture
+def dashboard_run(tmp_path):
+    return _dashboard_run(tmp_path / "runs")
+
+
+def test_every_command_works_on_a_dashboard_run(dashboard_run, run_dir, tmp_path, capsys):
+    runs_dir = dashboard_run.parent
+    assert cli.main(["evaluate", str(dashboard_run)]) == 0                  # crashed after computing before
+    text = capsys.readouterr().out
+    assert "(RBM on digits)" in text and "exact log-likelihood" in text
+    assert cli.main(["evaluate", str(dashboard_run), "--json"]) == 0
+    m = json.loads(capsys.readouterr().out)["metrics"]
+    assert m["exact_log_likelihood"]["value"] == pytest.approx(_exact_test_ll(dashboard_run), abs=1e-9)
+
+    out = tmp_path / "s.png"                                                # no image shape in the record:
+    assert cli.main(["sample", str(dashboard_run), "--n", "16", "--k", "5", "--out", str(out),   # the data say
+                     "--scale", "1"]) == 0
+    assert np.asarray(Image.open(out)).shape == (4 * 9 + 1,) * 2
+
+    shutil.copytree(run_dir, runs_dir / "cli-run")                          # a command-line run beside it
+    assert cli.main(["runs", "--runs-dir", str(runs_dir)]) == 0            # AttributeError before
+    rows = capsys.readouterr().out.splitlines()
+    assert any(dashboard_run.name in r and "RBM" in r and "digits" in r and "stopped" in r for r in rows)
+    assert any("cli-run" in r and "finished" in r for r in rows)
+
+    step = el.checkpoint.read(dashboard_run / "checkpoint.pt")["position"][0]
+    assert cli.main(["train", "--resume", str(dashboard_run), "--epochs", "1", "--quiet"]) == 0
+    assert el.checkpoint.read(dashboard_run / "checkpoint.pt")["position"][0] == step + STEPS_PER_EPOCH
+    record = RunFolder(dashboard_run).read_record()
+    assert record.source == "dashboard" and record.id == dashboard_run.name    # still the dashboard's run
+    assert record.resumed[0]["from_step"] == step and record.eval_every == 100
+    assert json.loads((dashboard_run / "config.json").read_text())["schema_version"] == 2
+
+
+@pytest.mark.parametrize("text", ["[]", "null", '"text"', "{not json", '{"variant": "RBM"}',
+                                  '{"variant": "RBM", "dataset": {"options": {}}}',
+                                  '{"variant": "Nope", "dataset": "digits"}'])
+def test_runs_lists_an_unreadable_folder_with_its_reason(text, run_dir, tmp_path, capsys):
+    shutil.copytree(run_dir, tmp_path / "good")
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "config.json").write_text(text)
+    assert cli.main(["runs", "--runs-dir", str(tmp_path)]) == 0
+    rows = capsys.readouterr().out.splitlines()
+    bad = next(r for r in rows if str(tmp_path / "bad") in r)
+    assert "unreadable: " in bad and "config.json" in bad and "fix:" in bad
+    assert any(str(tmp_path / "good") in r and "finished" in r for r in rows)
+    for command in (["evaluate", str(tmp_path / "bad")], ["sample", str(tmp_path / "bad")],
+                    ["train", "--resume", str(tmp_path / "bad")]):
+        if command[0] == "train":       # a resume needs a checkpoint first
+            shutil.copy(run_dir / "checkpoint.pt", tmp_path / "bad" / "checkpoint.pt")
+        with pytest.raises(SystemExit) as exc:
+            cli.main(command)
+        err = capsys.readouterr().err
+        assert exc.value.code == 2 and "config.json" in err and "Traceback" not in err, command
+
+
+def test_dataset_paths_from_a_record_stay_in_the_data_or_working_folder(tmp_path, monkeypatch, capsys):
+    """A file dataset typed on the command line is recorded with its absolute path; reading the run
+    back works from the folder it was made in (or with ENERGYLAB_DATA holding it), and is refused
+    elsewhere, naming the option and the fix."""
+    project, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
+    project.mkdir()
+    elsewhere.mkdir()
+    np.save(project / "bars.npy", el.datasets.load("bars-and-stripes", size=3).train.numpy())
+    monkeypatch.setenv("ENERGYLAB_DATA", str(tmp_path / "data"))
+    monkeypatch.chdir(project)
+    assert cli.main(["train", "--dataset", "file", "--dataset-option", "path=bars.npy", "--n-hidden", "4",
+                     "--epochs", "1", "--quiet", "--out", "run"]) == 0
+    record = RunFolder(project / "run").read_record()
+    assert record.dataset.options["path"] == str(project / "bars.npy")
+    assert cli.main(["evaluate", "run", "--json", "--split", "train"]) == 0
+    capsys.readouterr()
+    monkeypatch.chdir(elsewhere)
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["evaluate", str(project / "run"), "--split", "train"])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "dataset.options.path" in err and "ENERGYLAB_DATA" in err
+    monkeypatch.setenv("ENERGYLAB_DATA", str(project))
+    assert cli.main(["evaluate", str(project / "run"), "--json", "--split", "train"]) == 0
+
+
+# -- energylab dashboard -------------------------------------------------------------------------
+def test_dashboard_flags_are_the_projects_streamlit_settings():
+    import tomllib
+    from energylab import cli_dashboard
+    toml = tomllib.loads((Path(cli.__file__).parents[1] / ".streamlit" / "config.toml").read_text())
+    flat = {f"{section}.{key}": str(value).lower() for section, values in toml.items()
+            for key, value in values.items()}
+    assert flat.pop("server.address") == cli_dashboard.LOOPBACK
+    assert flat == cli_dashboard.SETTINGS
+
+
+def _launch(monkeypatch, argv):
+    """Run `energylab dashboard ...` in-process with the exec replaced by a recorder."""
+    from energylab import cli_dashboard
+    seen = {}
+    monkeypatch.setattr(cli_dashboard.os, "execve", lambda exe, args, env: seen.update(args=args, env=env))
+    assert cli.main(["dashboard", *argv]) == 0
+    return seen
+
+
+def test_dashboard_binds_loopback_unless_told_and_warns_when_told(monkeypatch, tmp_path, capsys):
+    monkeypatch.chdir(tmp_path)
+    seen = _launch(monkeypatch, ["--runs-dir", "class-runs", "--port", "8600"])
+    args = seen["args"]
+    option = lambda name: args[args.index(name) + 1]
+    assert args[1:4] == ["-m", "streamlit", "run"] and Path(args[4]).name == "app.py" and Path(args[4]).is_file()
+    assert option("--server.address") == "127.0.0.1" and option("--server.port") == "8600"
+    assert option("--client.toolbarMode") == "minimal" and option("--browser.gatherUsageStats") == "false"
+    assert seen["env"]["ENERGYLAB_RUNS_DIR"] == str(tmp_path / "class-runs")
+    assert "warning" not in capsys.readouterr().err
+    seen = _launch(monkeypatch, ["--address", "0.0.0.0"])
+    assert seen["args"][seen["args"].index("--server.address") + 1] == "0.0.0.0"
+    assert "warning: --address 0.0.0.0 exposes" in capsys.readouterr().err
+
+
+def test_dashboard_missing_app_is_one_clear_line(monkeypatch, tmp_path, capsys):
+    from energylab import cli_dashboard
+    monkeypatch.setattr(cli_dashboard, "__file__", str(tmp_path / "site-packages" / "energylab" / "cli_dashboard.py"))
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["dashboard"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exc.value.code == 2 and "dashboard" in err[-1] and "app.py is missing" in err[-1]
+
+
+def test_dashboard_starts_from_any_folder_on_loopback_only(tmp_path):
+    import socket
+    import time
+    import urllib.request
+
+    import psutil
+    with socket.socket() as s:                          # a free port
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    root = Path(cli.__file__).parents[1]
+    env = dict(os.environ, PYTHONPATH=str(root))
+    server = subprocess.Popen([sys.executable, "-m", "energylab", "dashboard", "--port", str(port),
+                               "--runs-dir", "r"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT)
+    try:
+        deadline, healthy = time.monotonic() + 90, False
+        while time.monotonic() < deadline and server.poll() is None and not healthy:
+            try:
+                healthy = urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2).read() == b"ok"
+            except OSError:
+                time.sleep(0.5)
+        assert healthy, server.stdout.read1().decode() if server.poll() is not None else "no health answer"
+        proc = psutil.Process(server.pid)                 # the exec kept the pid: this is the server
+        listening = [c.laddr for c in proc.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN]
+        assert listening and all(a.ip == "127.0.0.1" for a in listening), listening
+        cmdline = proc.cmdline()
+        assert cmdline[cmdline.index("--client.toolbarMode") + 1] == "minimal"      # no Deploy button
+        assert proc.environ()["ENERGYLAB_RUNS_DIR"] == str(tmp_path / "r")
+    finally:
+        server.kill()
+        server.wait(10)
