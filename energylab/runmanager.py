@@ -31,11 +31,12 @@ import time
 from collections import deque
 from pathlib import Path
 
-from . import datasets, runworker
+from . import __version__, datasets, runworker
 from .errors import ConfigError
 from .registry import get as get_variant
 from .runfolder import RunFolder
 from .runhandle import ACTIVE, Run, mark_ended, owner_digest
+from .runrecord import DatasetSpec, RunConfig
 
 __all__ = ["RunManager", "Run", "RunLimitReached", "ACTIVE"]
 
@@ -136,17 +137,18 @@ class RunManager:
                     f"{len(running)} runs are already training and the limit is {self.max_running} "
                     f"(ENERGYLAB_MAX_RUNS): stop one of them ({', '.join(r.id for r in running)}) first")
             folder = RunFolder.create(self.root, variant, dataset)
-            config = {"id": folder.name, "variant": variant, "dataset": dataset,
-                      "dataset_options": dict(dataset_options or {}), "model": model,
-                      "training": {**v.defaults("training"), **training}, "device": device,
-                      "eval_every": int(eval_every), "source": "dashboard",
-                      "owner": digest, "owner_label": owner_label,
-                      "resume_from": str(resume_from) if resume_from else None,
-                      "created": time.strftime("%Y-%m-%d %H:%M:%S")}
-            folder.write_config(config)
-            spec = dict(config, folder=str(folder.path), training=training, max_weight=max_weight,
-                        snapshot_interval=self.snapshot_interval, autosave_s=self.autosave_s,
-                        start_paused=start_paused)
+            record = RunConfig(variant, DatasetSpec(dataset, dict(dataset_options or {}), kind=info.kind),
+                               model=model, training={**v.defaults("training"), **training}, source="dashboard",
+                               id=folder.name, owner=digest, owner_label=owner_label, device=device,
+                               eval_every=int(eval_every), resume_from=str(resume_from) if resume_from else None,
+                               created=time.strftime("%Y-%m-%dT%H:%M:%S%z"), energylab_version=__version__)
+            folder.write_record(record)
+            config = record.to_dict()
+            spec = {"id": folder.name, "folder": str(folder.path), "variant": variant, "dataset": dataset,
+                    "dataset_options": dict(dataset_options or {}), "model": model, "training": training,
+                    "device": device, "eval_every": int(eval_every), "max_weight": max_weight,
+                    "resume_from": record.resume_from, "snapshot_interval": self.snapshot_interval,
+                    "autosave_s": self.autosave_s, "start_paused": start_paused}
             run = Run(folder.name, folder, config, spec, owner=owner, owner_label=owner_label,
                       instructor_digest=self._instructor)
             run.on_exit = lambda _: self._dispatch()
@@ -205,12 +207,12 @@ class RunManager:
         says whether `token` controls the run; unreadable folders are skipped (see runfolder)."""
         rows = []
         for folder in RunFolder.list_runs(self.root):
-            try:
-                config = folder.read_config()
-                dataset, options = folder.dataset_spec(config)
-            except (OSError, ValueError, KeyError, TypeError, AttributeError):
-                continue
-            if not isinstance(config, dict):
+            record = folder.record
+            if record is None:               # listed with its reason, never loaded
+                rows.append({"id": folder.name, "path": str(folder.path), "variant": None, "dataset": None,
+                             "dataset_options": {}, "status": "unreadable", "live": False, "step": 0,
+                             "samples_per_s": 0.0, "error": folder.error, "why": folder.error, "created": "",
+                             "checkpoint": False, "owner_label": "?", "mine": False, "queue_position": None})
                 continue
             live = self.get(folder.name)
             summary = {}
@@ -224,18 +226,19 @@ class RunManager:
             status = live.status if live else summary.get("status", "unknown")
             if not live and status in ACTIVE + ("queued",):
                 status = "interrupted"       # the server that ran it has gone
-            owner = config.get("owner")
             rows.append({
-                "id": folder.name, "path": str(folder.path), "variant": config.get("variant"),
-                "dataset": dataset, "dataset_options": options, "status": status, "live": bool(live),
+                "id": folder.name, "path": str(folder.path), "variant": record.variant,
+                "dataset": record.dataset.name, "dataset_options": dict(record.dataset.options),
+                "status": status, "live": bool(live),
                 "step": snap.get("step", 0) if live else summary.get("step", 0),
                 "samples_per_s": snap.get("samples_per_s", 0.0) if live else 0.0,
                 "error": snap.get("error") if live else summary.get("error"),
-                "why": summary.get("why"), "created": config.get("created", ""),
-                "checkpoint": folder.checkpoint.is_file(), "owner_label": config.get("owner_label") or
-                ("command line" if config.get("source") != "dashboard" else "anonymous"),
+                "why": summary.get("why"), "created": record.created or "",
+                "checkpoint": folder.checkpoint.is_file(), "owner_label": record.owner_label or
+                ("command line" if record.source == "cli" else "anonymous"),
                 "mine": (live.can_control(token) if live else
-                         owner is None or owner_digest(token) in (owner, self._instructor)),
+                         record.owner is None or (token is not None and
+                                                  owner_digest(token) in (record.owner, self._instructor))),
                 "queue_position": self.queue_position(live) if live else None})
         return rows
 
