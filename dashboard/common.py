@@ -4,19 +4,28 @@ The pages hold no model logic: the engine (`energylab`) owns models, training
 and measurements; `energylab.runmanager` owns the runs. This module turns a
 variant's hyperparameter schema (`energylab.Param`) into widgets, so a new
 variant in the registry appears here without dashboard code.
+
+Ownership: every browser session has an unguessable owner token (`session_token`),
+kept in the session and in the page's URL (`?key=`), so a reload keeps control of
+the session's runs. A run's page opened without its owner's key is read-only.
+The instructor's key (`ENERGYLAB_INSTRUCTOR_KEY`, entered on the Class page)
+controls every run.
 """
 from __future__ import annotations
 
+import hashlib
 import math
 import os
+import secrets
 
 import streamlit as st
 
 import energylab as el
 from energylab.runmanager import RunManager
+from energylab.runrecord import safe_name
 
 # The dashboard trains longer than the schema's default so there is time to watch (stop any time).
-DASHBOARD_DEFAULTS = {"epochs": 2000}
+DASHBOARD_DEFAULTS = {"epochs": 10000}
 DATASET_NOTES = {"mnist": "download", "fashion-mnist": "download", "kmnist": "download"}
 
 
@@ -49,6 +58,31 @@ def log_grid(low: float, high: float, default: float) -> list[float]:
     return sorted(values)
 
 
+def linear_grid(low: float, high: float, default: float, n: int = 100) -> list[float]:
+    """n + 1 evenly spaced values (3 significant digits) with the default included, so the
+    default is always a notch: a browser never snaps a value it was given to a neighbour."""
+    return sorted({float(f"{low + (high - low) * i / n:.3g}") for i in range(n + 1)} | {float(default)})
+
+
+def slider_grid(p: el.Param) -> list[float] | None:
+    """The fixed options of a float parameter's slider (None: not a slider). They depend on the
+    schema only, never on the value in use, so the widget keeps its identity while a run changes."""
+    if p.kind != "float" or p.low is None or p.high is None:
+        return None
+    if p.log:                          # a log slider; a lower end of 0 stays reachable ("off")
+        low = p.low if p.low > 0 else min(1e-6, p.default / 10 if p.default > 0 else 1e-6)
+        return ([0.0] if p.low <= 0 else []) + log_grid(low, p.high, p.default)
+    return linear_grid(p.low, p.high, p.default)
+
+
+def nearest(grid: list[float], value: float) -> float:
+    if value in grid:
+        return value
+    if min(grid) > 0 and value > 0:
+        return min(grid, key=lambda x: abs(math.log(x / value)))
+    return min(grid, key=lambda x: abs(x - value))
+
+
 def fmt(value) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
@@ -59,22 +93,19 @@ def param_widget(p: el.Param, key: str, default=None, on_change=None, args=(), d
     label = p.name.replace("_", " ") + (" ⚡" if p.live else "")
     common = dict(key=key, help=p.help + (" (can change while training runs)" if p.live else ""),
                   on_change=on_change, args=args, disabled=disabled)
+    grid = slider_grid(p)
     if key not in st.session_state:
-        st.session_state[key] = default
+        st.session_state[key] = nearest(grid, default) if grid else default
+    elif grid and st.session_state[key] not in grid:
+        st.session_state[key] = nearest(grid, st.session_state[key])
     if p.kind == "choice":
         return st.selectbox(label, list(p.choices), **common)
     if p.kind == "bool":
         return st.checkbox(label, **common)
     if p.kind == "ints":             # comma-separated whole numbers, e.g. layer sizes "256,64"
         return st.text_input(label, **common)
-    if p.kind == "float" and p.log and p.low and p.high:
-        grid = log_grid(p.low, p.high, default)
-        if st.session_state[key] not in grid:
-            st.session_state[key] = min(grid, key=lambda x: abs(math.log(x / st.session_state[key])))
+    if grid:
         return st.select_slider(label, options=grid, format_func=fmt, **common)
-    if p.kind == "float" and p.low is not None and p.high is not None:
-        return st.slider(label, float(p.low), float(p.high), step=(p.high - p.low) / 100, format="%.3g",
-                         **common)
     if p.kind == "int" and p.low is not None and p.high is not None and p.high - p.low <= 200:
         return st.slider(label, int(p.low), int(p.high), step=1, **common)
     if p.kind == "int":
@@ -83,9 +114,36 @@ def param_widget(p: el.Param, key: str, default=None, on_change=None, args=(), d
     return st.number_input(label, min_value=p.low, max_value=p.high, format="%.4g", **common)
 
 
+# -- who is this session --------------------------------------------------------------------------
+def session_token() -> str:
+    """This browser session's owner token: from the URL on a reload, else a new unguessable one.
+    It is written back into the URL (`?key=`), so a reload or a bookmark keeps control."""
+    token = st.session_state.get("owner_token") or st.query_params.get("key")
+    if not token or len(token) < 16:
+        token = secrets.token_urlsafe(24)
+    st.session_state["owner_token"] = token
+    if st.query_params.get("key") != token:
+        st.query_params["key"] = token
+    return token
+
+
+def control_token() -> str:
+    """The token this session changes runs with: the instructor's key once entered, else its own."""
+    key = st.session_state.get("instructor_key")
+    return key if key and manager().is_instructor(key) else session_token()
+
+
+def owner_label() -> str:
+    """The name shown to others (and the instructor) for this session's runs."""
+    name = (st.session_state.get("owner_name") or "").strip()
+    return name[:40] if name else "guest " + hashlib.sha256(session_token().encode()).hexdigest()[:4]
+
+
 def attached_run():
     """The run this browser session watches (kept in the URL, so a reload re-attaches)."""
     run_id = st.session_state.get("run_id") or st.query_params.get("run")
+    if run_id and safe_name(run_id) != run_id:          # a URL is input: never a path
+        run_id = None
     run = manager().get(run_id) if run_id else None
     if run is not None:
         st.session_state["run_id"] = run.id

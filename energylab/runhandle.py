@@ -16,8 +16,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import sys
 import threading
 import time
+import types
+from contextlib import contextmanager
 
 from .errors import RunAccessError, RunStateError
 from .registry import get as get_variant
@@ -26,6 +29,20 @@ from .runfolder import RunFolder
 ACTIVE = ("starting", "running", "paused")
 ENDED = ("finished", "stopped", "failed")          # what a child reports when it ends by itself
 SNAPSHOT_QUEUE = 8          # snapshots in flight per run; the reader keeps only the newest
+
+
+@contextmanager
+def _bare_main():
+    """Spawn a child without re-running the server's __main__ in it. multiprocessing's spawn
+    imports the parent's main module in the child (for a dashboard: Streamlit's command line),
+    which cost every worker the import of Streamlit and printed "missing ScriptRunContext"
+    warnings. The child only needs `runworker.main`, importable by name."""
+    main = sys.modules.get("__main__")
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = main
 
 
 def mark_ended(folder: RunFolder, status: str, why: str) -> None:
@@ -84,7 +101,8 @@ class Run:
         self._commands, self._snapshots = context.Queue(), context.Queue(SNAPSHOT_QUEUE)
         process = context.Process(target=target, args=(self.spec, self._commands, self._snapshots),
                                   daemon=True, name=f"energylab-{self.id}")
-        process.start()
+        with _bare_main():
+            process.start()
         self.process = process
         self.started = time.time()
         threading.Thread(target=self._read, daemon=True, name=f"energylab-run-{self.id}").start()

@@ -66,6 +66,7 @@ def test_train_retune_pause_save_then_every_page(app):
     app.run()
     app.sidebar.selectbox(key="cfg.RBM.dataset").select("bars-and-stripes").run()
     app.sidebar.number_input(key="cfg.RBM.model.n_hidden").set_value(8).run()
+    app.sidebar.number_input(key="cfg.RBM.train.epochs").set_value(10000).run()
     app.sidebar.button(key="train").click().run()
     assert not app.exception, [e.value for e in app.exception]
     poll(app, lambda at: "**running**" in text(at), what="the run to report running")
@@ -74,7 +75,7 @@ def test_train_retune_pause_save_then_every_page(app):
 
     # a live slider reaches the run, and the page shows the value in use
     app.select_slider(key=f"live.{run.id}.lr").set_value(0.01).run()
-    poll(app, lambda at: run.snapshot()["params"]["lr"] == 0.01 and "in use: **0.01**" in text(at),
+    poll(app, lambda at: run.snapshot()["params"]["lr"] == 0.01 and "lr **0.01**" in text(at),
          what="lr 0.01 in use")
     assert [(c["name"], c["new"]) for c in run.snapshot()["history"]["changes"]] == [("lr", 0.01)]
     assert "Exact distribution" in text(app)        # the tiny-model panel

@@ -69,7 +69,7 @@ def test_train_retune_and_stop_in_chromium(tmp_path):
                    "the server's health endpoint (it only proves the server is up)")
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page = browser.new_page(viewport={"width": 1440, "height": 900})
             page.goto(url)
             page.get_by_text("What to do").wait_for(timeout=60_000)
             page.screenshot(path=str(OUT / "dashboard-first-screen.png"))
@@ -84,13 +84,35 @@ def test_train_retune_and_stop_in_chromium(tmp_path):
             first = wait_until(lambda: page.evaluate(CURVE_POINTS), 90, "the curves to appear")
             wait_until(lambda: page.evaluate(CURVE_POINTS) > first, 90, "the curves to gain points")
 
-            # move the live learning-rate slider one notch left: 0.1 -> 0.05
-            thumb = page.get_by_test_id("stMain").get_by_role("slider").first
+            # a second page watches the run (its link without the owner's key) for 30 s beside the
+            # owner's: it is read-only, and neither page writes anything to the run
+            from urllib.parse import parse_qs, urlparse
+            run_id = parse_qs(urlparse(page.url).query)["run"][0]
+            watcher = browser.new_page(viewport={"width": 1440, "height": 900})
+            watcher.goto(f"{url}/?run={run_id}")
+            watcher.get_by_text("read-only").first.wait_for(timeout=60_000)
+            assert watcher.get_by_test_id("stSidebar").get_by_role("slider").count() == 0
+            watcher.locator(".st-key-pause button").first.wait_for(timeout=30_000)
+            assert watcher.locator(".st-key-pause button").first.is_disabled()
+            time.sleep(30)
+            history = tmp_path / "runs" / run_id / "history.json"
+            wait_until(lambda: history.is_file(), 30, "the run's history file")
+            assert json.loads(history.read_text())["changes"] == [], "watching wrote to the run"
+            watcher.screenshot(path=str(OUT / "dashboard-watcher.png"))
+
+            # the owner moves the live learning-rate slider one notch left: 0.1 -> 0.05, once
+            page.screenshot(path=str(OUT / "dashboard-owner.png"))
+            thumb = page.get_by_test_id("stSidebar").get_by_role("slider").first
             thumb.focus()
             thumb.press("ArrowLeft")
-            wait_until(lambda: page.get_by_text("in use: 0.05").count() > 0, 60, "the run to report lr 0.05")
+            wait_until(lambda: page.locator("text=/lr 0\\.05/").count() > 0, 60, "the run to report lr 0.05")
             wait_until(lambda: any("lr 0.1→0.05" in t for t in page.evaluate(MARKERS)), 60,
                        "the change marker on the curves")
+            wait_until(lambda: watcher.locator("text=/lr 0\\.05/").count() > 0, 60, "the watcher to see it")
+            time.sleep(12)                   # the run files are rewritten every 10 s
+            changes = json.loads(history.read_text())["changes"]
+            assert [(c["name"], c["old"], c["new"]) for c in changes] == [("lr", 0.1, 0.05)], changes
+            watcher.close()
             # Streamlit scrolls inside its own container: a tall window shows the whole page
             page.set_viewport_size({"width": 1400, "height": 2400})
             time.sleep(2.0)                  # redraws so the pictures show the new state
