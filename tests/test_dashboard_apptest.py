@@ -15,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
 sys.path.insert(0, str(Path(APP).parent))       # the pages import `common` as streamlit run does
-PAGES = ["train.py", "explore.py", "compare.py", "theory.py"]
+PAGES = ["train.py", "explore.py", "compare.py", "instructor.py", "theory.py"]
 
 
 @pytest.fixture
@@ -143,3 +143,56 @@ def test_a_stack_on_real_data_offers_a_gaussian_first_layer(app):
     assert app.selectbox(key="cfg.DBN.model.first_layer.real").value == "GaussianRBM"
     app.sidebar.selectbox(key="cfg.DBN.dataset").set_value("digits").run()
     assert app.selectbox(key="cfg.DBN.model.first_layer").value == "RBM"
+
+
+def test_another_session_watches_read_only_and_cannot_touch(app, monkeypatch):
+    """Session A owns a run; session B opens its link: B sees it, with every control disabled and
+    no live slider, and B's page never changes the run. A's single change arrives once."""
+    import common
+    run = common.manager().start("RBM", "bars-and-stripes", model={"n_hidden": 8}, dataset_options={"size": 3},
+                                 training={"epochs": 10000, "batch_size": 16}, owner="owner-token-of-session-a",
+                                 owner_label="Ada")
+    watcher = AppTest.from_file(APP, default_timeout=60)
+    watcher.query_params["run"] = run.id
+    poll(watcher, lambda at: "**running**" in text(at), what="the watcher to see the run")
+    assert "watching **Ada**'s run (read-only)" in text(watcher)
+    for key in ("pause", "stop", "save", "step", "resume"):
+        assert watcher.button(key=key).disabled, key
+    assert not [w for w in watcher.sidebar.select_slider if w.key.startswith("live.")]
+    for _ in range(20):
+        poll(watcher, lambda at: True)
+        time.sleep(0.3)
+    assert run.snapshot()["history"]["changes"] == []
+
+    owner = AppTest.from_file(APP, default_timeout=60)
+    owner.query_params.update({"run": run.id, "key": "owner-token-of-session-a"})
+    poll(owner, lambda at: "**running**" in text(at), what="the owner's page")
+    owner.sidebar.select_slider(key=f"live.{run.id}.lr").set_value(0.05).run()
+    for _ in range(5):                                    # redraws, on both pages, send nothing more
+        owner.run()
+        watcher.run()
+    wait = time.monotonic() + 60
+    while not run.snapshot()["history"]["changes"] and time.monotonic() < wait:
+        time.sleep(0.2)
+    assert [(c["name"], c["old"], c["new"]) for c in run.snapshot()["history"]["changes"]] == [("lr", 0.1, 0.05)]
+
+
+def test_the_class_page_needs_the_instructor_key_and_controls_every_run(app, monkeypatch):
+    import common
+    monkeypatch.setenv("ENERGYLAB_INSTRUCTOR_KEY", "the-teachers-key")
+    monkeypatch.setenv("ENERGYLAB_MAX_RUNS", "2")
+    st.cache_resource.clear()
+    a = common.manager().start("RBM", "bars-and-stripes", owner="token-a-0123456789abcdef", owner_label="Ada",
+                               training={"epochs": 10000, "batch_size": 16}, dataset_options={"size": 3})
+    app.run()
+    app.switch_page("instructor.py").run()
+    app.text_input(key="instructor.entry").input("wrong").run()
+    assert "not the instructor key" in app.error[0].value
+    app.text_input(key="instructor.entry").input("the-teachers-key").run()
+    poll(app, lambda at: "Ada" in text(at), timeout=30, what="the class table")
+    wait = time.monotonic() + 90
+    while a.status != "running" and time.monotonic() < wait:
+        time.sleep(0.2)
+    app.run()
+    app.button(key=f"class.pause.{a.id}").click().run()
+    poll(app, lambda at: a.status == "paused", what="the instructor's pause to reach the run")
