@@ -23,7 +23,7 @@ import sys
 from . import __version__, datasets, distributed
 from .cli_commands import LABELS, cmd_datasets, cmd_evaluate, cmd_runs, cmd_sample, cmd_variants, table
 from .cli_flags import (DEFAULT_DATASET, DEFAULT_VARIANT, FIXED, _dataset_option, _positive_float, _positive_int,
-                        add_schema_flags, flag)
+                        add_schema_flags, flag, name_other_variants)
 from .cli_train import Autosave, ProgressBar, _checkpoint_path, cmd_train
 from .errors import EnergylabError
 from .registry import VARIANTS
@@ -61,6 +61,8 @@ def build_parser(variant_name: str = DEFAULT_VARIANT) -> argparse.ArgumentParser
                        help="measure every STEPS mini-batches (default: 4 times an epoch)")
     train.add_argument("--runs-dir", default="runs", help="where run folders go (default: ./runs)")
     train.add_argument("--out", metavar="DIR", help="write the run to DIR instead of a new folder in --runs-dir")
+    train.add_argument("--restart", action="store_true", help="with --out DIR: start the run in DIR again from "
+                       "scratch, replacing its run files (e.g. a run killed before its first checkpoint)")
     train.add_argument("--quiet", action="store_true", help="no progress bar; print only the run folder")
     add_schema_flags(train, VARIANTS[variant_name])
     train.set_defaults(func=cmd_train, parser=train)
@@ -126,7 +128,10 @@ def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     argv = [a for a in argv if a != "--debug"]
-    args = build_parser(_peek_variant(argv)).parse_args(argv)
+    variant = _peek_variant(argv)
+    parser = build_parser(variant)
+    name_other_variants(parser, variant)
+    args = parser.parse_args(argv)
     args.argv = argv
     try:
         code = args.func(args) or 0
