@@ -110,7 +110,13 @@ def _check_destination(args) -> None:
         if value and Path(value).exists() and not Path(value).is_dir():
             raise ConfigError("is a file, not a folder", field=flag_name, value=str(value),
                               fix=f"pass a folder (it is created if missing) to {flag_name}")
-    if getattr(args, "restart", False) and not args.out:
+    restart = getattr(args, "restart", False)
+    out = Path(args.out) if args.out else None
+    if out and not restart and (out / CONFIG).is_file() and not (out / "checkpoint.pt").is_file():
+        raise ConfigError("holds a run that stopped before its first checkpoint (only its config.json), so it cannot "
+                          "be resumed", field="--out", value=str(args.out),
+                          fix="add --restart to start it again from scratch in that folder, or choose another folder")
+    if restart and not args.out:
         raise ConfigError("--restart starts the run in --out DIR again from scratch; it needs --out",
                           field="--restart", fix="pass --out DIR with the folder to start again")
 

@@ -24,13 +24,14 @@ from typing import Callable
 
 import torch
 
-from .datasets_core import Dataset, DatasetUnavailable, OptionError, _maybe_binarize, binarize, check_range, option
+from .datasets_core import (Dataset, DatasetUnavailable, DataTypeError, OptionError, _maybe_binarize, binarize,
+                            check_range, option)
 from .errors import ConfigError
 from .datasets_files import from_array, load_file
 from .datasets_synthetic import (_bars_and_stripes, _checkerboard, _gaussian_mixture, _rings, _two_moons,
                                  bars_and_stripes_patterns)
 
-__all__ = ["Dataset", "DatasetInfo", "DatasetUnavailable", "DATASETS", "load", "names",
+__all__ = ["Dataset", "DatasetInfo", "DatasetUnavailable", "DataTypeError", "OptionError", "DATASETS", "load", "names",
            "binarize", "check_range", "from_array", "load_file", "bars_and_stripes_patterns"]
 
 
