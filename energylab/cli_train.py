@@ -166,7 +166,8 @@ def _resume(args, options) -> int:
     limit = int(trainer.params.param("epochs").high)
     if target > limit:
         raise ConfigError(f"{more} more epochs after the {trainer.epoch} done makes {target}, over the limit of "
-                          f"{limit}", field="--epochs", value=more, fix=f"pass --epochs {limit - trainer.epoch} or less")
+                          f"{limit}", field="--epochs", value=more,
+                          fix=f"pass --epochs {limit - trainer.epoch} or less")
     if target <= trainer.epoch:
         if distributed.is_main():
             print(f"nothing to do: the run has finished its {trainer.epoch} epochs; pass --epochs N to train N more")
