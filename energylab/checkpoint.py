@@ -145,6 +145,7 @@ def _check_tensors(payload: dict, path) -> None:
         n_visible = int(config["n_visible"])
         check_size(variant.name, n_visible, values)
         want = shapes_of(variant.name, n_visible, values)
+        config["hparams"] = values        # defaults filled in: a checkpoint from before a Param was added loads
     except ValueError as exc:
         raise CheckpointError(f"the model config cannot be built: {exc}", file=path, field="config",
                               fix="use an unaltered checkpoint") from None

@@ -82,3 +82,84 @@ def test_dropout_gradient_is_p_times_the_effective_weight_gradient():
     assert metrics.exact_log_likelihood(plain, x) == pytest.approx(metrics.exact_log_likelihood(model, x), abs=1e-12)
     torch.testing.assert_close(metrics.exact_log_likelihood_grad(model, x)["W"],
                                p * metrics.exact_log_likelihood_grad(plain, x)["W"])
+
+
+# ---------------------------------------------------------------- learned-variance Gaussian energies
+
+def _variance_rbm(energy_form, n_visible, n_hidden=2, standardize=False, seed=3):
+    model = el.make("VarianceGaussianRBM", n_visible, n_hidden=n_hidden, init_std=0.6, standardize=standardize,
+                    energy_form=energy_form).double()
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        model.a.copy_(torch.randn(model.a.shape, generator=g, dtype=torch.float64) * 0.5)
+        model.b.copy_(torch.randn(model.b.shape, generator=g, dtype=torch.float64) * 0.5)
+        model.visible.log_sigma.copy_(torch.randn(n_visible, generator=g, dtype=torch.float64) * 0.3 - 0.2)
+        if standardize:
+            model.visible.loc.copy_(torch.tensor([0.4, -0.3][:n_visible], dtype=torch.float64))
+            model.visible.scale.copy_(torch.tensor([1.7, 0.6][:n_visible], dtype=torch.float64))
+            model.visible.fitted.fill_(True)
+    return model
+
+
+H2 = torch.tensor([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]], dtype=torch.float64)
+
+
+@pytest.mark.parametrize("form", ["hinton", "cho"])
+def test_learned_variance_energy_is_the_documented_formula(form):
+    model = _variance_rbm(form, 2)
+    v = torch.tensor([[0.3, -1.2], [2.0, 0.5]], dtype=torch.float64)
+    s = model.visible.log_sigma.exp()
+    coupling = v / s if form == "hinton" else v / s ** 2
+    for h in H2:
+        hh = h.expand(2, -1)
+        want = ((v - model.a) ** 2 / (2 * s ** 2)).sum(1) - ((coupling @ model.W) * hh).sum(1) - hh @ model.b
+        torch.testing.assert_close(model.energy(v, hh), want)
+
+
+@pytest.mark.parametrize("form, standardize", [("hinton", False), ("cho", False), ("hinton", True), ("cho", True)])
+def test_learned_variance_log_z_and_free_energy_against_numerical_integration(form, standardize):
+    """Z = sum_h integral exp(-E(v, h)) dv on a 2-D grid; F(v) from the enumerated h."""
+    model = _variance_rbm(form, 2, standardize=standardize)
+    n, half = 801, 12.0
+    grid = torch.linspace(-half, half, n, dtype=torch.float64)
+    step = (grid[1] - grid[0]).item()
+    vv = torch.cartesian_prod(grid, grid)
+    with torch.no_grad():
+        neg_e = torch.stack([-model.energy(vv, h.expand(len(vv), -1)) for h in H2], 1)
+        z_numeric = torch.logsumexp(neg_e, 1).logsumexp(0).item() + 2 * math.log(step)
+        assert z_numeric == pytest.approx(metrics.exact_log_partition(model), abs=1e-6)
+        v = vv[:: 9973]
+        torch.testing.assert_close(model.free_energy(v), -torch.logsumexp(neg_e[:: 9973], 1))
+
+
+@pytest.mark.parametrize("form", ["hinton", "cho"])
+def test_learned_variance_conditionals_against_numerical_integration(form):
+    """p(v | h): the mean and variance of exp(-E(v, h)) over a 1-D grid equal the unit's mean and sigma^2;
+    p(h | v): the enumerated posterior's marginals equal the model's p_h."""
+    model = _variance_rbm(form, 1, n_hidden=2)
+    grid = torch.linspace(-15, 15, 20001, dtype=torch.float64)[:, None]
+    sigma = model.visible.log_sigma.exp().item()
+    with torch.no_grad():
+        for h in H2:
+            w = torch.exp(-model.energy(grid, h.expand(len(grid), -1)))
+            w = w / w.sum()
+            mean = (w * grid[:, 0]).sum().item()
+            var = (w * (grid[:, 0] - mean) ** 2).sum().item()
+            want = model.visible.mean(model.visible_field(h[None]), model.a).item()
+            assert mean == pytest.approx(want, abs=1e-8) and var == pytest.approx(sigma ** 2, rel=1e-6)
+            if form == "cho":             # Cho et al.: the mean does not scale the field by sigma
+                assert want == pytest.approx((model.a + model.W @ h).item(), abs=1e-12)
+        v = torch.tensor([[0.7], [-1.1]], dtype=torch.float64)
+        joint = torch.stack([-model.energy(v, h.expand(2, -1)) for h in H2], 1).softmax(1)
+        torch.testing.assert_close(model.p_h(v), joint @ H2)
+
+
+def test_the_two_energies_differ_in_their_sigma_gradient():
+    """Same parameters, same data: the forms are different models, so learning differs (the issue's point)."""
+    grads = {}
+    v = torch.tensor([[0.5, -0.4], [1.5, 0.2]], dtype=torch.float64)
+    for form in ("hinton", "cho"):
+        model = _variance_rbm(form, 2)
+        model.free_energy(v).mean().backward()
+        grads[form] = model.visible.log_sigma.grad.clone()
+    assert not torch.allclose(grads["hinton"], grads["cho"], atol=1e-3)
