@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 
 from . import __version__, datasets, distributed
 from .cli_commands import LABELS, cmd_datasets, cmd_evaluate, cmd_runs, cmd_sample, cmd_variants, table
@@ -133,6 +134,17 @@ def main(argv=None) -> int:
     name_other_variants(parser, variant)
     args = parser.parse_args(argv)
     args.argv = argv
+    shown = warnings.showwarning
+    if not debug:     # a warning is one line too (e.g. AIS bases that disagree)
+        warnings.showwarning = lambda message, category, *rest: print(
+            f"energylab {args.command}: warning: {' '.join(str(message).split())}", file=sys.stderr)
+    try:
+        return _run(args, debug)
+    finally:
+        warnings.showwarning = shown
+
+
+def _run(args, debug: bool) -> int:
     try:
         code = args.func(args) or 0
         distributed.leave()                    # under torchrun: every process done, group torn down
