@@ -62,18 +62,19 @@ def from_array(x, name: str = "custom", image_shape: tuple | None = None, labels
         if x.dtype.kind not in "biuf":
             raise DataTypeError(f"array has non-numeric dtype {x.dtype}", field=name,
                                 fix="convert it to numbers first (e.g. x.astype(np.float32))")
-        x = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+        with np.errstate(over="ignore", invalid="ignore"):    # too large for float32: inf, refused below
+            x = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
     elif x.is_complex():
         raise DataTypeError(f"complex dtype {x.dtype} is not supported", field=name, fix="pass real values")
     x = x.detach().to("cpu", torch.float32)
+    if x.numel() == 0:
+        raise DataError(f"data is empty (shape {tuple(x.shape)})", field=name, fix="pass at least one sample")
     if x.ndim in (3, 4):
         image_shape = image_shape or tuple(x.shape[1:])
         x = x.reshape(len(x), -1)
     elif x.ndim != 2:
         raise DataError(f"expected (N, D) samples or (N, H, W) images, got shape {tuple(x.shape)}", field=name,
                         fix="a single sample needs x[None, :], N scalars need x[:, None]")
-    if x.shape[0] == 0 or x.shape[1] == 0:
-        raise DataError(f"data is empty (shape {tuple(x.shape)})", field=name, fix="pass at least one sample")
     if image_shape is not None:
         try:
             image_shape = tuple(int(s) for s in image_shape)

@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 
 from . import checkpoint
+from .errors import EnergylabError
 from .history import History
 
 
@@ -46,10 +47,13 @@ class Checkpointing:
         model = checkpoint.load(path)
         try:
             return cls._restore(payload, model, device, options)
-        except (KeyError, TypeError, IndexError, AttributeError, json.JSONDecodeError) as exc:
-            raise checkpoint.CheckpointError(f"the training state is incomplete or altered ({type(exc).__name__}: "
-                                             f"{exc}); the model itself loads with energylab.load", file=path,
-                                             fix="resume from an unaltered checkpoint") from None
+        except EnergylabError:
+            raise
+        except (KeyError, TypeError, IndexError, AttributeError, ValueError, RuntimeError) as exc:
+            raise checkpoint.CheckpointError(f"the training state cannot be restored ({type(exc).__name__}: {exc}); "
+                                             "the model itself loads with energylab.load", file=path,
+                                             fix="check the options passed, or resume from an unaltered "
+                                             "checkpoint") from None
 
     @classmethod
     def _restore(cls, payload, model, device, options):
