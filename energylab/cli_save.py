@@ -93,6 +93,17 @@ def _os_reason(exc: OSError) -> str:
 SAVE_RETRY_WAITS = (2.0, 10.0)
 
 
+#: the end-of-run model samples get at most this many multiply-adds of Gibbs sampling (64 chains);
+#: a model with more parameters than 1000 full steps allow draws with fewer steps (at least 100)
+SAMPLE_BUDGET = 4e11
+
+
+def sample_steps(model, n_samples: int = 64) -> int:
+    """Gibbs steps for the end-of-run samples: 1000, fewer for a model too large to sample that long."""
+    size = sum(p.numel() for p in model.parameters())
+    return int(min(1000, max(100, SAMPLE_BUDGET / (4 * n_samples * max(size, 1)))))
+
+
 def _save_run(run, trainer, data, config, autosave) -> dict:
     """The end-of-run save, retried on an OS error; if it never succeeds summary.json is made true
     (or removed when even that cannot be written) and the error names the newest checkpoint on disk."""
@@ -100,7 +111,8 @@ def _save_run(run, trainer, data, config, autosave) -> dict:
         try:
             run.write_config(config)
             return run.save_trainer(trainer, data.image_shape, data.kind,
-                                    examples=data.test if len(data.test) else data.train)
+                                    examples=data.test if len(data.test) else data.train,
+                                    sample_steps=sample_steps(trainer.model))
         except OSError as exc:
             failure = exc
             if wait is None:

@@ -21,7 +21,7 @@ import torch
 
 from . import __version__, checkpoint, distributed
 from .cli_flags import DEFAULT_DATASET, DEFAULT_VARIANT, _device, flag
-from .cli_save import Autosave, ProgressBar, _save_run, _write_failed_summary  # noqa: F401 (re-exported)
+from .cli_save import Autosave, ProgressBar, _save_run, _write_failed_summary, sample_steps  # noqa: F401
 from .errors import ConfigError
 from .registry import VARIANTS
 from .registry import get as get_variant
@@ -213,9 +213,10 @@ def _fit(args, trainer, data, run, config, epochs) -> int:
     config["training"] = trainer.params.values()
     started = time.monotonic()
     if not args.quiet and distributed.is_main():
+        steps = sample_steps(trainer.model)
         print(f"saving the run in {run.path}: checkpoint, history"
-              f"{', pictures (a weight mosaic, 64 samples x 1000 Gibbs steps)' if data.image_shape else ''} ...",
-              file=sys.stderr, flush=True)
+              f"{f', pictures (a weight mosaic, 64 samples x {steps} Gibbs steps)' if data.image_shape else ''}"
+              f"{' (fewer steps: a large model)' if steps < 1000 else ''} ...", file=sys.stderr, flush=True)
     summary = _save_run(run, trainer, data, config, autosave)
     if not distributed.is_main():        # rank 0 reports for the whole run
         return 1 if trainer.status == "failed" else 0

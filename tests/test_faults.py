@@ -178,3 +178,13 @@ def test_run_files_follow_the_umask(tmp_path, umask, mode):
         os.umask(old)
     for f in (tmp_path / "r").iterdir():
         assert stat.S_IMODE(f.stat().st_mode) == mode, f.name
+
+
+def test_end_of_run_sampling_is_bounded_for_large_models():
+    """n_hidden = 1e5 on 784 pixels took 43 min of end-of-run sampling: the steps now shrink with size."""
+    with torch.device("meta"):                       # sizes only: nothing allocated
+        small, medium, large = (el.make("RBM", 784, n_hidden=n) for n in (500, 4000, 100000))
+    size = lambda m: sum(p.numel() for p in m.parameters())
+    assert cli_save.sample_steps(small) == 1000
+    assert cli_save.sample_steps(medium) == int(cli_save.SAMPLE_BUDGET / (4 * 64 * size(medium))) < 1000
+    assert cli_save.sample_steps(large) == 100
