@@ -65,6 +65,9 @@ def _from_data(variant, data) -> dict:
 
 def cmd_train(args) -> int:
     options = dict(args.dataset_option)
+    if args.resume and getattr(args, "restart", False):
+        raise ConfigError("--restart starts a run again from scratch and --resume continues one; choose one",
+                          field="--restart", fix="drop --restart to continue, or use --out DIR --restart")
     if args.resume:
         return _resume(args, options)
     _check_destination(args)
