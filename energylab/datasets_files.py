@@ -14,6 +14,7 @@ line and the dashboard.
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -178,7 +179,9 @@ def _read_npy(path: Path) -> np.ndarray:
 
 def _read_pt(path: Path, labels):
     try:
-        x = torch.load(path, weights_only=True, map_location="cpu")   # a data file cannot run code
+        with warnings.catch_warnings():      # torch's notes on pickle protocols: the error below says it all
+            warnings.simplefilter("ignore")
+            x = torch.load(path, weights_only=True, map_location="cpu")   # a data file cannot run code
     except Exception as exc:      # random bytes, truncated zips, pickles of objects weights_only refuses
         raise DataError(f"not a tensor file energylab can read safely ({type(exc).__name__}); nothing in it was "
                         "run", file=path, fix="save a tensor, or a dict {'x': tensor, 'labels': tensor}, with "

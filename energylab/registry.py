@@ -268,7 +268,10 @@ def check_size(name: str, n_visible: int, values: dict) -> int:
     if count > limit:
         why = (f"the limit is {MAX_PARAMETERS:,} (energylab.registry.MAX_PARAMETERS)" if limit == MAX_PARAMETERS
                else f"only {free / 2**30:.1f} GiB of memory is free and training needs ~16 bytes a number")
-        raise ConfigError(f"{name} with n_visible={n_visible} and {values} has {count:,} parameters; {why}",
+        variant = get(name)
+        shown = ", ".join([f"n_visible={n_visible}"] + [f"{k}={v}" for k, v in values.items()
+                                                      if v != variant.param(k).default])
+        raise ConfigError(f"{name} ({shown}) has {count:,} parameters; {why}",
                           field="model size", value=count, fix="use fewer or smaller layers")
     return count
 
