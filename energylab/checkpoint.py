@@ -123,7 +123,7 @@ def _config(text, path) -> dict:
     if not isinstance(variant, str) or variant not in VARIANTS:
         raise CheckpointError(f"names no registered variant (registered: {', '.join(VARIANTS)})", file=path,
                               field="config.variant", value=variant, fix=fix)
-    hparams = config.get("hparams", {})
+    hparams = config.setdefault("hparams", {})      # absent: the defaults
     if not isinstance(hparams, dict):
         raise CheckpointError("must be an object of hyperparameters", file=path, field="config.hparams",
                               value=hparams, fix=fix)

@@ -180,6 +180,13 @@ def test_probe_embedded_config_not_json_not_object_or_without_variant(tiny_run, 
         el.load(_altered(tiny_run, tmp_path, config=config))
 
 
+def test_embedded_config_without_hparams_means_the_defaults(tiny_run, tmp_path):
+    config = json.loads(torch.load(tiny_run / "checkpoint.pt", weights_only=True)["config"])
+    path = _altered(tiny_run, tmp_path, config=json.dumps({"variant": "RBM", "n_visible": config["n_visible"]}))
+    with pytest.raises(CheckpointError, match=r"do not match.*coupling.W"):     # default n_hidden=64, not 3
+        el.load(path)
+
+
 def test_probe_small_checkpoint_claiming_huge_n_visible(tiny_run, tmp_path, meta_only):
     config = json.loads(torch.load(tiny_run / "checkpoint.pt", weights_only=True)["config"])
     for n_visible, words in ((2_500_000, r"do not match.*2500000"), (50_000_000, "n_visible")):

@@ -157,8 +157,15 @@ def test_checkpoint_bytes_load_or_say_why(folder, data):
     outcome(el.load, path)
 
 
+near_valid = st.fixed_dictionaries(
+    {"variant": st.sampled_from(["RBM", "DropoutRBM", "DBN", "VarianceGaussianRBM"]),
+     "n_visible": st.sampled_from([4, 4, 0, -1, 2.5, "4", 10**7])},
+    optional={"hparams": st.dictionaries(st.sampled_from(["n_hidden", "init_std", "p", "hidden_layers", "x"]),
+                                         st.sampled_from([3, 0, -1, 0.5, "3", "8,4", None, 10**6]), max_size=3)})
+
+
 @FUZZ
-@given(config=json_values | st.text(max_size=20), version=values,
+@given(config=near_valid | json_values | st.text(max_size=20), version=values,
        shapes=st.dictionaries(st.sampled_from(["a", "b", "coupling.W", "x"]), tensors, max_size=3))
 def test_checkpoint_fields_load_or_say_why(folder, config, version, shapes):
     payload = dict(PAYLOAD, version=version,
