@@ -18,6 +18,19 @@ so one code path serves every visible type (Bernoulli, Gaussian, one-hot, ...): 
 unnormalised marginal is log f_beta(v) = -E_v(v; a_beta) + log Z_h(beta (W^T s(v) + b)),
 and the Gibbs sweep uses the unit types' own conditionals.
 
+What the error bars cannot see. The standard error and the bounds log(mean w +- 3 std err)
+describe the spread of the importance weights of the chains that ran. A mode of the target
+that no chain reaches (a base far from where the model keeps its mass, with Gibbs moves
+that cannot cross over at the intermediate temperatures) contributes nothing to any weight,
+so every chain agrees on a log Z that is too small and the bounds are narrow around the wrong
+value: a 576-unit RBM with 99.8 % of its mass on the all-off hidden state, started from the
+data's marginals, comes out 6.3 nats low with a standard error of 0.06. AIS also
+under-estimates log Z on average (Jensen: E[log mean w] <= log E[w]). So `ais_log_partition`
+runs AIS from several bases (the data's marginals, the model's own visible biases, and the
+uniform distribution for discrete visible units), reports the largest estimate, and warns
+(`AISDisagreement`) when they disagree beyond their errors. Agreement is evidence, not
+proof: a mode that no base and no path reaches stays invisible.
+
 A path is any object with `log_z0`, `init(n, generator)`, `log_f(x, beta)` and
 `step(x, beta, generator)`; `RBMPath` is the one for RBMs, `dbm.DBMPath` the one for
 deep Boltzmann machines. The weights stay on the device: no host sync per temperature.
@@ -25,14 +38,22 @@ deep Boltzmann machines. The weights stay on the device: no host sync per temper
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, field, replace
 
 import torch
 
 
+class AISDisagreement(UserWarning):
+    """AIS runs from different base distributions gave log Z values further apart than their errors."""
+
+
 @dataclass(frozen=True)
 class AISResult:
-    """log Z with its uncertainty: `stderr` (delta method, in nats) and the bounds log(mean w +- 3 std err)."""
+    """log Z with its uncertainty: `stderr` (delta method, in nats) and the bounds log(mean w +- 3 std err).
+
+    `base` names the base distribution of this estimate; `by_base` holds every base's
+    (log Z, stderr) when several ran, and `warning` says when they disagreed (see the module doc)."""
 
     log_z: float
     stderr: float
@@ -41,6 +62,9 @@ class AISResult:
     n_chains: int
     n_betas: int
     log_z_base: float
+    base: str = ""
+    by_base: dict = field(default_factory=dict)
+    warning: str | None = None
 
     def __float__(self) -> float:
         return self.log_z
@@ -155,32 +179,81 @@ def summarize(log_w: torch.Tensor, log_z0: float, n_betas: int) -> AISResult:
     return AISResult(log_z0 + log_mean, rel_se, log_z0 + low, log_z0 + high, n, n_betas, log_z0)
 
 
+def _base_biases(model, data, bases) -> dict:
+    """{base name: visible biases of the independent base model} for the requested bases."""
+    if bases == "auto":
+        bases = ("data",) if data is not None else ()
+        bases += ("model",) + (("uniform",) if getattr(model.visible, "discrete", False) else ())
+    elif isinstance(bases, str):
+        bases = (bases,)
+    out = {}
+    for name in bases:
+        if name == "data":
+            if data is None:
+                raise ValueError("the 'data' AIS base needs data=...")
+            out[name] = base_visible_bias(model.visible, data, model.a)
+        elif name == "model":
+            out[name] = model.a.detach().clone()
+        elif name == "uniform":
+            out[name] = torch.zeros_like(model.a)
+        else:
+            raise ValueError(f"unknown AIS base {name!r}; use 'data', 'model', 'uniform' or 'auto'")
+    if not out:
+        raise ValueError("no AIS base to run; pass bases='auto' or a base name")
+    return out
+
+
+def combine(results: dict) -> AISResult:
+    """The largest estimate of several bases (AIS under-estimates log Z), with a warning when two
+    estimates are further apart than 3 (stderr_a + stderr_b) plus 0.05 nats."""
+    best_name = max(results, key=lambda k: results[k].log_z)
+    best = results[best_name]
+    far = [k for k, r in results.items() if best.log_z - r.log_z > 3 * (best.stderr + r.stderr) + 0.05]
+    warning = None
+    if far:
+        shown = ", ".join(f"{k} {r.log_z:.3f} ± {r.stderr:.3f}" for k, r in results.items())
+        warning = (f"AIS estimates of log Z from different bases disagree beyond their errors ({shown}); "
+                   f"reporting the largest ({best_name}). Lower ones missed part of the model's mass; "
+                   "more temperatures or chains may show whether the largest did too")
+        warnings.warn(warning, AISDisagreement, stacklevel=3)
+    return replace(best, base=best_name, by_base={k: (r.log_z, r.stderr) for k, r in results.items()},
+                   warning=warning)
+
+
 @torch.no_grad()
-def ais_log_partition(model, n_chains: int = 100, betas=1000, data=None, generator=None) -> AISResult:
+def ais_log_partition(model, n_chains: int = 100, betas=1000, data=None, generator=None,
+                      bases="auto") -> AISResult:
     """AIS estimate of log Z for an RBM (any unit types) or a DBM; `betas` is a count or a ladder.
 
-    `data` (optional) sets the base model's visible marginals, which makes the walk shorter.
+    `bases` (RBMs): "auto" runs from the data's marginals (when `data` is given), the model's own
+    visible biases and, for discrete visible units, the uniform distribution, and reports the
+    largest estimate, warning when they disagree (see the module doc); or name one or several
+    of "data", "model", "uniform". A DBM brings its own path (from `data` when given).
     """
-    if hasattr(model, "ais_path"):               # deep Boltzmann machines bring their own path
-        path = model.ais_path(data)
-    else:
-        if data is not None:
-            data = model.check_visible(data, "AIS base-rate data")
-        path = RBMPath(model, base_visible_bias(model.visible, data, model.a))
     if n_chains < 1:
         raise ValueError(f"n_chains must be at least 1, got {n_chains}")
-    return run_ais(path, _as_ladder(betas, model.a.device if hasattr(model, "a") else None), n_chains, generator)
+    if hasattr(model, "ais_path"):               # deep Boltzmann machines bring their own path
+        device = model.a.device if hasattr(model, "a") else None
+        return run_ais(model.ais_path(data), _as_ladder(betas, device), n_chains, generator)
+    if data is not None:
+        data = model.check_visible(data, "AIS base-rate data")
+    ladder = _as_ladder(betas, model.a.device)
+    results = {name: replace(run_ais(RBMPath(model, bias), ladder, n_chains, generator), base=name)
+               for name, bias in _base_biases(model, data, bases).items()}
+    return combine(results) if len(results) > 1 else next(iter(results.values()))
 
 
 @torch.no_grad()
-def ais_log_likelihood(model, v, n_chains: int = 100, betas=1000, generator=None, log_z: AISResult | None = None):
+def ais_log_likelihood(model, v, n_chains: int = 100, betas=1000, generator=None, log_z: AISResult | None = None,
+                       bases="auto"):
     """Mean log p(v) per example, -F(v) - log Z with log Z from AIS; returns (value, AISResult).
 
     An AIS log Z tends to be underestimated, which makes this estimate optimistic (Salakhutdinov
-    & Murray 2008, section 4): report it with the AIS bounds. For a DBM, F(v) is the mean-field
+    & Murray 2008, section 4): report it with the AIS bounds, and read `log_z.warning` (several
+    bases are run and the largest log Z is used; see the module doc for what the bounds miss). For a DBM, F(v) is the mean-field
     free energy, so this is the variational lower bound that Salakhutdinov & Hinton 2009 report.
     """
     v = model.check_visible(v, "data")
     if log_z is None:
-        log_z = ais_log_partition(model, n_chains, betas, data=v, generator=generator)
+        log_z = ais_log_partition(model, n_chains, betas, data=v, generator=generator, bases=bases)
     return (-model.free_energy(v)).mean().item() - log_z.log_z, log_z

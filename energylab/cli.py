@@ -21,13 +21,15 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 
 from . import __version__, datasets, distributed
 from .cli_commands import LABELS, cmd_datasets, cmd_evaluate, cmd_runs, cmd_sample, cmd_variants, table
 from .cli_dashboard import LOOPBACK, cmd_dashboard
 from .cli_flags import (DEFAULT_DATASET, DEFAULT_VARIANT, FIXED, _dataset_option, _port, _positive_float,
-                        _positive_int, add_schema_flags, flag)
+                        _positive_int, add_schema_flags, flag, name_other_variants)
 from .cli_train import Autosave, ProgressBar, _checkpoint_path, cmd_train
+from .errors import EnergylabError
 from .registry import VARIANTS
 
 # what `energylab.cli` offered before it was split, still importable from here
@@ -63,6 +65,8 @@ def build_parser(variant_name: str = DEFAULT_VARIANT) -> argparse.ArgumentParser
                        help="measure every STEPS mini-batches (default: 4 times an epoch)")
     train.add_argument("--runs-dir", default="runs", help="where run folders go (default: ./runs)")
     train.add_argument("--out", metavar="DIR", help="write the run to DIR instead of a new folder in --runs-dir")
+    train.add_argument("--restart", action="store_true", help="with --out DIR: start the run in DIR again from "
+                       "scratch, replacing its run files (e.g. a run killed before its first checkpoint)")
     train.add_argument("--quiet", action="store_true", help="no progress bar; print only the run folder")
     add_schema_flags(train, VARIANTS[variant_name])
     train.set_defaults(func=cmd_train, parser=train)
@@ -133,15 +137,55 @@ def _peek_variant(argv) -> str:
 
 
 def main(argv=None) -> int:
+    """Run one command. Every refusal is one line, `energylab <command>: error: ...`, and a non-zero
+    exit: 2 for bad input (argparse's convention), 1 for anything else; `--debug` (anywhere on the
+    line) re-raises instead, so the traceback shows."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser(_peek_variant(argv)).parse_args(argv)
+    debug = "--debug" in argv
+    argv = [a for a in argv if a != "--debug"]
+    variant = _peek_variant(argv)
+    parser = build_parser(variant)
+    name_other_variants(parser, variant)
+    args = parser.parse_args(argv)
     args.argv = argv
+    shown = warnings.showwarning
+    if not debug:     # a warning is one line too (e.g. AIS bases that disagree)
+        warnings.showwarning = lambda message, category, *rest: print(
+            f"energylab {args.command}: warning: {' '.join(str(message).split())}", file=sys.stderr)
+    try:
+        return _run(args, debug)
+    finally:
+        warnings.showwarning = shown
+
+
+def _run(args, debug: bool) -> int:
     try:
         code = args.func(args) or 0
         distributed.leave()                    # under torchrun: every process done, group torn down
         return code
-    except (ValueError, FileNotFoundError, FileExistsError) as exc:   # bad input: argparse style, exit 2
-        args.parser.error(str(exc))
-    except (datasets.DatasetUnavailable, distributed.DistributedError) as exc:
-        print(f"energylab {args.command}: error: {exc}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print(f"energylab {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if debug:
+            raise
+        print(f"energylab {args.command}: error: {_one_line(exc)}", file=sys.stderr)
+        if isinstance(exc, (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError)):
+            raise SystemExit(2) from None      # bad input
         return 1
+
+
+def _one_line(exc: BaseException) -> str:
+    """The exception as one line: the project's own errors as they are, anything else with its type,
+    its file where the OS named one, and the hint that --debug shows the traceback."""
+    if isinstance(exc, EnergylabError):
+        return str(exc)
+    if isinstance(exc, (ValueError, FileNotFoundError, FileExistsError)) and str(exc):
+        return " ".join(str(exc).split())
+    if isinstance(exc, OSError):
+        where = f"{exc.filename}: " if exc.filename else ""
+        return f"{where}{exc.strerror or exc} (OSError errno {exc.errno}); nothing more was written"
+    if isinstance(exc, MemoryError):
+        return "out of memory; use smaller sizes (fewer hidden units, a smaller batch) or free memory"
+    text = " ".join(str(exc).split())[:300] or "(no message)"
+    return f"unexpected {type(exc).__name__}: {text} (rerun with --debug for the traceback)"

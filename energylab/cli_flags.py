@@ -18,7 +18,8 @@ from .trainer import resolve_device
 
 DEFAULT_VARIANT, DEFAULT_DATASET = "RBM", "digits"
 # train flags that are not hyperparameters; a variant's Param may not reuse these names
-FIXED = {"variant", "dataset", "dataset_option", "device", "resume", "eval_every", "quiet", "out", "runs_dir"}
+FIXED = {"variant", "dataset", "dataset_option", "device", "resume", "eval_every", "quiet", "out", "runs_dir",
+         "restart"}
 
 
 # -- generated flags ----------------------------------------------------------------------
@@ -51,7 +52,10 @@ def _describe_range(p) -> str:
 
 
 def add_schema_flags(parser, variant) -> None:
-    """One flag per Param: `n_hidden` -> `--n-hidden`, help and default from the schema."""
+    """One flag per Param: `n_hidden` -> `--n-hidden`, help and default from the schema.
+
+    Abbreviations are off: `--p` must not mean "--pt-temperatures or --pt-min-beta"."""
+    parser.allow_abbrev = False
     for title, params in ((f"model hyperparameters of {variant.name}", variant.params),
                           ("training hyperparameters", variant.training)):
         group = parser.add_argument_group(title)
@@ -69,6 +73,24 @@ def add_schema_flags(parser, variant) -> None:
             else:
                 options["metavar"] = p.kind.upper()
             group.add_argument(flag(p.name), **options)
+
+
+def name_other_variants(parser, variant_name: str) -> None:
+    """Make `parser` say, for an unknown flag another variant has, which variants have it
+    (`--p` on RBM: "DropoutRBM, ... have it: pass --variant")."""
+    plain = parser.error
+
+    def error(message):
+        if message.startswith("unrecognized arguments:"):
+            from .registry import VARIANTS
+            for word in message.split(":", 1)[1].split():
+                name = word.split("=")[0].lstrip("-").replace("-", "_")
+                owners = [v.name for v in VARIANTS.values() if any(p.name == name for p in v.params)]
+                if word.startswith("--") and owners:
+                    message += (f"; {variant_name} has no hyperparameter {name!r} ({', '.join(owners)} "
+                                f"{'has' if len(owners) == 1 else 'have'} it: pass --variant)")
+        plain(message)
+    parser.error = error
 
 
 # -- argument types ----------------------------------------------------------------------------

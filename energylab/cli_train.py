@@ -21,62 +21,23 @@ import torch
 
 from . import __version__, checkpoint, distributed
 from .cli_flags import DEFAULT_DATASET, DEFAULT_VARIANT, _device, flag
+from .cli_save import Autosave, ProgressBar, _save_run, _write_failed_summary, sample_steps  # noqa: F401
+from .errors import ConfigError
 from .registry import VARIANTS
 from .registry import get as get_variant
-from .errors import ConfigError
 from .runfolder import CONFIG, RunFolder, load_dataset
 from .runrecord import PATH_OPTIONS, DatasetSpec, RunConfig
-from .trainer import Callback, Trainer, TrainingDiverged
-
-
-class ProgressBar(Callback):
-    """A tqdm bar over mini-batches; the last measurements as its postfix (no device sync: the
-    trainer's evaluation already produced Python floats)."""
-
-    def __init__(self, disable: bool = False):
-        self.disable, self.bar = disable, None
-
-    def on_fit_start(self, trainer):
-        from tqdm.auto import tqdm
-        self.bar = tqdm(total=trainer.total_steps, initial=trainer.step, unit="batch", disable=self.disable,
-                        dynamic_ncols=True, file=sys.stderr)
-
-    def on_epoch_start(self, trainer):
-        self.bar.set_description(f"epoch {trainer.epoch + 1}/{trainer.params['epochs']}")
-
-    def on_batch_end(self, trainer):
-        self.bar.update(1)
-
-    def on_evaluate(self, trainer, record):
-        shown = {"recon": "recon_error", "PL": "pseudo_log_likelihood", "PL~": "pseudo_log_likelihood_1bit",
-                 "LL": "exact_log_likelihood", "acc": "accuracy"}
-        self.bar.set_postfix({k: f"{record[v]:.4g}" for k, v in shown.items() if v in record}, refresh=False)
-
-    def on_fit_end(self, trainer):
-        self.bar.close()
-
-
-class Autosave(Callback):
-    """Checkpoint and history at epoch ends, at most every `every_s` seconds, so an interrupted
-    run can be resumed and a dashboard can follow it."""
-
-    def __init__(self, run: RunFolder, every_s: float = 30.0):
-        self.run, self.every_s, self.last = run, every_s, time.monotonic()
-
-    def on_epoch_end(self, trainer):
-        due = time.monotonic() - self.last >= self.every_s
-        if trainer.dist is not None:     # rank 0's clock decides for all: the checkpoint is collective
-            due = trainer.dist.any(due and trainer.dist.is_main)
-        if due:
-            self.run.write_checkpoint(trainer)
-            self.run.write_history(trainer.history)
-            self.last = time.monotonic()
+from .trainer import Trainer, TrainingDiverged
 
 
 def _checkpoint_path(target) -> tuple[Path, str]:
     """(checkpoint file, variant) of a run folder or a checkpoint file."""
     path = Path(target)
     ckpt = path / "checkpoint.pt" if path.is_dir() else path
+    if not ckpt.is_file() and path.is_dir() and (path / CONFIG).is_file():
+        raise FileNotFoundError(f"--resume {target}: this run stopped before its first checkpoint, so there is "
+                                f"nothing to resume; start it again from scratch in that folder with "
+                                f"`energylab train --out {target} --restart` and its flags")
     if not ckpt.is_file():
         raise FileNotFoundError(f"--resume {target}: no run folder with a checkpoint.pt and no checkpoint file "
                                 "there; pass the folder `energylab train` printed")
@@ -121,8 +82,12 @@ def _from_data(variant, data) -> dict:
 
 def cmd_train(args) -> int:
     options = _typed_paths(dict(args.dataset_option))
+    if args.resume and getattr(args, "restart", False):
+        raise ConfigError("--restart starts a run again from scratch and --resume continues one; choose one",
+                          field="--restart", fix="drop --restart to continue, or use --out DIR --restart")
     if args.resume:
         return _resume(args, options)
+    _check_destination(args)
     variant = VARIANTS[args.variant or DEFAULT_VARIANT]
     name = args.dataset or DEFAULT_DATASET
     data = _load_dataset(name, options)
@@ -137,6 +102,8 @@ def cmd_train(args) -> int:
     # under torchrun (WORLD_SIZE > 1) every process trains its shard of each batch (distributed.py)
     trainer = Trainer(model, device=_device(args.device), eval_every=args.eval_every,
                       distributed=distributed.launched(), **training)
+    if getattr(args, "restart", False) and distributed.is_main():
+        _clear_run(Path(args.out))
     run = distributed.on_main(lambda: RunFolder.create(args.runs_dir, variant.name, data.name, args.out),
                               "creating the run folder")
     cfg = RunConfig(variant.name, _spec(name, options, data), model=model.config["hparams"],
@@ -149,6 +116,34 @@ def cmd_train(args) -> int:
         cfg.distributed = {"world_size": trainer.dist.world_size, "backend": torch.distributed.get_backend()}
     run.write_record(cfg)
     return _fit(args, trainer, data, run, cfg, epochs=None)
+
+
+RUN_FILES = ("config.json", "checkpoint.pt", "summary.json", "history.json", "history.csv", "weights.png",
+             "samples.png", "reconstructions.png")
+
+
+def _check_destination(args) -> None:
+    """--runs-dir and --out must be folders (or not exist yet); --restart needs --out."""
+    for flag_name, value in (("--runs-dir", args.runs_dir), ("--out", args.out)):
+        if value and Path(value).exists() and not Path(value).is_dir():
+            raise ConfigError("is a file, not a folder", field=flag_name, value=str(value),
+                              fix=f"pass a folder (it is created if missing) to {flag_name}")
+    restart = getattr(args, "restart", False)
+    out = Path(args.out) if args.out else None
+    if out and not restart and (out / CONFIG).is_file() and not (out / "checkpoint.pt").is_file():
+        raise ConfigError("holds a run that stopped before its first checkpoint (only its config.json), so it cannot "
+                          "be resumed", field="--out", value=str(args.out),
+                          fix="add --restart to start it again from scratch in that folder, or choose another folder")
+    if restart and not args.out:
+        raise ConfigError("--restart starts the run in --out DIR again from scratch; it needs --out",
+                          field="--restart", fix="pass --out DIR with the folder to start again")
+
+
+def _clear_run(path: Path) -> None:
+    """--restart: remove a run's own files from `path` (other files stay) so a new run can start there."""
+    for name in RUN_FILES:
+        if (path / name).is_file():
+            (path / name).unlink()
 
 
 def _resume(args, options) -> int:
@@ -189,6 +184,11 @@ def _resume(args, options) -> int:
                              f"{', '.join(flag(p.name) for p in variant.training if p.live)}); start a new run")
         trainer.params.set(key, value)      # recorded in the history at the resume step
     target = trainer.epoch + more if more else trainer.params["epochs"]
+    limit = int(trainer.params.param("epochs").high)
+    if target > limit:
+        raise ConfigError(f"{more} more epochs after the {trainer.epoch} done makes {target}, over the limit of "
+                          f"{limit}", field="--epochs", value=more,
+                          fix=f"pass --epochs {limit - trainer.epoch} or less")
     if target <= trainer.epoch:
         if distributed.is_main():
             print(f"nothing to do: the run has finished its {trainer.epoch} epochs; pass --epochs N to train N more")
@@ -206,7 +206,9 @@ def _resume(args, options) -> int:
 
 
 def _fit(args, trainer, data, run, cfg: RunConfig, epochs) -> int:
-    trainer.callbacks += [ProgressBar(disable=args.quiet or not distributed.is_main()), Autosave(run)]
+    run.write_record(cfg)                # a resumed run's log entry is on disk from the start
+    autosave = Autosave(run)
+    trainer.callbacks += [ProgressBar(disable=args.quiet or not distributed.is_main()), autosave]
     stopping = []
 
     def on_interrupt(signum, frame):     # first Ctrl-C: finish the batch, save; second: abort
@@ -223,16 +225,24 @@ def _fit(args, trainer, data, run, cfg: RunConfig, epochs) -> int:
         trainer.fit(data, epochs=epochs)
     except TrainingDiverged as exc:
         print(f"energylab train: error: {exc}", file=sys.stderr)
+    except BaseException as exc:         # a failed start or run: summary.json says so (never "running?")
+        _write_failed_summary(run, trainer, exc)
+        raise
     finally:
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
     cfg.training = trainer.params.values()
-    run.write_record(cfg)
-    summary = run.save_trainer(trainer, data.image_shape, data.kind,
-                               examples=data.test if len(data.test) else data.train)
+    started = time.monotonic()
+    if not args.quiet and distributed.is_main():
+        steps = sample_steps(trainer.model)
+        print(f"saving the run in {run.path}: checkpoint, history"
+              f"{f', pictures (a weight mosaic, 64 samples x {steps} Gibbs steps)' if data.image_shape else ''}"
+              f"{' (fewer steps: a large model)' if steps < 1000 else ''} ...", file=sys.stderr, flush=True)
+    summary = _save_run(run, trainer, data, cfg, autosave)
     if not distributed.is_main():        # rank 0 reports for the whole run
         return 1 if trainer.status == "failed" else 0
     if not args.quiet:
+        print(f"saved in {time.monotonic() - started:.1f} s", file=sys.stderr)
         final = summary["final"]
         shown = ", ".join(f"{k} {final[k]:.4g}" for k in ("recon_error", "pseudo_log_likelihood",
                           "pseudo_log_likelihood_1bit", "exact_log_likelihood", "accuracy") if k in final)

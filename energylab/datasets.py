@@ -24,12 +24,14 @@ from typing import Callable
 
 import torch
 
-from .datasets_core import Dataset, DatasetUnavailable, _maybe_binarize, binarize, check_range
+from .datasets_core import (Dataset, DatasetUnavailable, DataTypeError, OptionError, _maybe_binarize, binarize,
+                            check_range, option)
+from .errors import ConfigError
 from .datasets_files import from_array, load_file
 from .datasets_synthetic import (_bars_and_stripes, _checkerboard, _gaussian_mixture, _rings, _two_moons,
                                  bars_and_stripes_patterns)
 
-__all__ = ["Dataset", "DatasetInfo", "DatasetUnavailable", "DATASETS", "load", "names",
+__all__ = ["Dataset", "DatasetInfo", "DatasetUnavailable", "DataTypeError", "OptionError", "DATASETS", "load", "names",
            "binarize", "check_range", "from_array", "load_file", "bars_and_stripes_patterns"]
 
 
@@ -38,6 +40,8 @@ __all__ = ["Dataset", "DatasetInfo", "DatasetUnavailable", "DATASETS", "load", "
 def _digits(*, test_fraction: float = 0.2, seed: int = 0, binarize: str | None = None) -> Dataset:
     from sklearn.datasets import load_digits          # bundled with scikit-learn: offline
     from sklearn.model_selection import train_test_split
+    test_fraction = option("test_fraction", test_fraction, "float", 0.01, 0.99, dataset="digits")
+    seed = option("seed", seed, "int", 0, 2**32 - 1, dataset="digits")
     bunch = load_digits()
     x_tr, x_te, y_tr, y_te = train_test_split(bunch.data / 16.0, bunch.target, test_size=test_fraction,
                                               random_state=seed, stratify=bunch.target)
@@ -117,14 +121,14 @@ def load(name: str, **options) -> Dataset:
     if name not in DATASETS:
         close = difflib.get_close_matches(str(name), DATASETS, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ValueError(f"unknown dataset {name!r}.{hint} Available: {', '.join(DATASETS)}")
+        raise ConfigError(f"unknown dataset {name!r}.{hint} Available: {', '.join(DATASETS)}")
     params = inspect.signature(DATASETS[name].loader).parameters
     unknown = [k for k in options if k not in params]
     if unknown:
         accepted = ", ".join(k for k, p in params.items() if p.kind is not p.POSITIONAL_ONLY)
-        raise TypeError(f"dataset {name!r} has no option {', '.join(map(repr, unknown))}; "
+        raise OptionError(f"dataset {name!r} has no option {', '.join(map(repr, unknown))}; "
                         f"it accepts: {accepted}")
     missing = [k for k, p in params.items() if p.default is p.empty and k not in options]
     if missing:
-        raise TypeError(f"dataset {name!r} needs {', '.join(k + '=...' for k in missing)}")
+        raise OptionError(f"dataset {name!r} needs {', '.join(k + '=...' for k in missing)}")
     return DATASETS[name].loader(**options)

@@ -20,11 +20,43 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .errors import EnergylabError
+from .errors import ConfigError, DataError, EnergylabError
 
 
 class DatasetUnavailable(EnergylabError, RuntimeError):
     """The dataset's files are missing and could not be downloaded."""
+
+
+class DataTypeError(DataError, TypeError):
+    """Data of a type that cannot be numbers (strings, objects, complex); also a TypeError."""
+
+
+class OptionError(ConfigError, TypeError):
+    """A loader option the dataset does not have, or a required one missing; also a TypeError."""
+
+
+#: Upper bound on the values a loaded dataset may hold (4 GB of float32), checked before reading;
+#: a file whose header claims more is refused instead of exhausting memory.
+MAX_VALUES = 1_000_000_000
+
+
+def option(name: str, value, kind: str = "int", low=None, high=None, *, dataset: str = ""):
+    """A loader option checked and coerced: a whole number or a finite number in [low, high]
+    (None: unbounded), else a ConfigError naming the option, the value and the range."""
+    where = f"dataset {dataset!r} option {name}" if dataset else f"dataset option {name}"
+    shown = f"[{'-inf' if low is None else low}, {'inf' if high is None else high}]"
+    fix = f"pass {name}=<{'a whole number' if kind == 'int' else 'a number'} in {shown}>"
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ConfigError(f"must be {'a whole number' if kind == 'int' else 'a number'}", field=where,
+                          value=value, fix=fix)
+    number = float(value)
+    if number != number or number in (float("inf"), float("-inf")) or (kind == "int" and number != int(number)):
+        raise ConfigError(f"must be {'a whole number' if kind == 'int' else 'a finite number'}", field=where,
+                          value=value, fix=fix)
+    if (low is not None and number < low) or (high is not None and number > high):
+        span = f"between {low} and {high}" if low is not None and high is not None else f"in {shown}"
+        raise ConfigError(f"must lie {span}", field=where, value=value, fix=fix)
+    return int(number) if kind == "int" else number
 
 
 @dataclass
@@ -44,7 +76,7 @@ class Dataset:
 
     def __post_init__(self):
         if self.train.ndim != 2 or self.test.ndim != 2 or self.train.shape[1] != self.test.shape[1]:
-            raise ValueError(f"train and test must be (N, D) with the same D; got "
+            raise DataError(f"train and test must be (N, D) with the same D; got "
                              f"{tuple(self.train.shape)} and {tuple(self.test.shape)}")
 
     def __repr__(self) -> str:   # the generated one would print whole tensors
@@ -83,7 +115,7 @@ def _check_finite(x: torch.Tensor, what: str) -> None:
         first = int(bad.flatten().nonzero()[0])
         where = (f"row {first // x.shape[1]}, column {first % x.shape[1]}" if x.ndim == 2
                  else f"flat index {first}")
-        raise ValueError(f"{what} contains {n_nan} NaN and {n_inf} infinite values; the first is "
+        raise DataError(f"{what} contains {n_nan} NaN and {n_inf} infinite values; the first is "
                          f"at {where}. Drop or impute those entries before loading.")
 
 
@@ -94,18 +126,18 @@ def check_range(x: torch.Tensor, kind: str, what: str = "data") -> None:
     values as probabilities), "real" only needs finite values. All kinds reject NaN/inf.
     """
     if kind not in ("binary", "unit", "real"):
-        raise ValueError(f"unknown kind {kind!r}; use 'binary', 'unit' or 'real'")
+        raise DataError(f"unknown kind {kind!r}; use 'binary', 'unit' or 'real'")
     _check_finite(x, what)
     if kind == "real" or x.numel() == 0:
         return
     lo, hi = float(x.min()), float(x.max())
     if lo < 0 or hi > 1:
-        raise ValueError(f"{what} has values in [{lo:g}, {hi:g}] but kind {kind!r} needs [0, 1]; "
+        raise DataError(f"{what} has values in [{lo:g}, {hi:g}] but kind {kind!r} needs [0, 1]; "
                          f"scale to [0,1] (e.g. (x - x.min()) / (x.max() - x.min())) "
                          f"or choose a Gaussian visible variant")
     if kind == "binary" and not ((x == 0) | (x == 1)).all():
         example = float(x[(x != 0) & (x != 1)][0])
-        raise ValueError(f"{what} must be exactly 0 or 1 for kind 'binary' but contains e.g. "
+        raise DataError(f"{what} must be exactly 0 or 1 for kind 'binary' but contains e.g. "
                          f"{example:g}; binarize it with energylab.datasets.binarize(x, "
                          f"'stochastic') or treat it as kind 'unit'")
 
@@ -126,14 +158,14 @@ def binarize(x: torch.Tensor, method: str, generator: torch.Generator | None = N
         device = generator.device if generator is not None else x.device
         u = torch.rand(x.shape, generator=generator, device=device).to(x.device)
         return (x > u).float()
-    raise ValueError(f"unknown binarize method {method!r}; use 'threshold' or 'stochastic'")
+    raise DataError(f"unknown binarize method {method!r}; use 'threshold' or 'stochastic'")
 
 
 def _generator(seed: int, stream: int) -> torch.Generator:
     # Independent streams per purpose (train, test, binarization...) so that changing
     # n_train does not change the test set.
     if not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+        raise ConfigError("must be a non-negative whole number", field="seed", value=seed, fix="pass seed=0")
     state = np.random.SeedSequence([seed, stream]).generate_state(1)[0]
     return torch.Generator().manual_seed(int(state))
 
@@ -142,7 +174,7 @@ def _maybe_binarize(ds: Dataset, method: str | None, seed: int) -> Dataset:
     if method is None:
         return ds
     if method not in ("threshold", "stochastic"):
-        raise ValueError(f"binarize must be None, 'threshold' or 'stochastic', got {method!r}")
+        raise ConfigError(f"binarize must be None, 'threshold' or 'stochastic', got {method!r}")
     # Binarized once at load time with a fixed seed, so the data set is reproducible.
     return dataclasses.replace(ds, kind="binary",
                                train=binarize(ds.train, method, _generator(seed, 10)),

@@ -17,7 +17,9 @@ from typing import Callable
 
 import torch
 
-from .datasets_core import Dataset, _generator
+from .datasets_core import Dataset, _generator, option
+
+MAX_SAMPLES = 10_000_000   # per split, for the generated datasets
 
 
 def bars_and_stripes_patterns(size: int) -> torch.Tensor:
@@ -32,9 +34,8 @@ def bars_and_stripes_patterns(size: int) -> torch.Tensor:
 
 def _bars_and_stripes(*, size: int = 3, n_train: int = 1000, n_test: int = 1000,
                       seed: int = 0) -> Dataset:
-    if not 2 <= size <= 5:
-        raise ValueError(f"size must be between 2 and 5 (got {size}); the pattern count 2**(n+1)-2 "
-                         f"is what keeps exact likelihoods tractable")
+    size = option("size", size, "int", 2, 5, dataset="bars-and-stripes")   # 2**(n+1)-2 patterns: exact
+    n_train, n_test = _counts("bars-and-stripes", n_train, n_test)        # likelihoods stay tractable
     patterns = bars_and_stripes_patterns(size)
     probs = torch.full((len(patterns),), 1.0 / len(patterns), dtype=torch.float64)
     draw = lambda n, stream: patterns[torch.randint(len(patterns), (n,), generator=_generator(seed, stream))]
@@ -44,8 +45,15 @@ def _bars_and_stripes(*, size: int = 3, n_train: int = 1000, n_test: int = 1000,
                    distribution=(patterns, probs))
 
 
+def _counts(name: str, n_train, n_test) -> tuple[int, int]:
+    """At least one training example (zero would train for zero steps), any number of test ones."""
+    return (option("n_train", n_train, "int", 1, MAX_SAMPLES, dataset=name),
+            option("n_test", n_test, "int", 0, MAX_SAMPLES, dataset=name))
+
+
 def _toy(name: str, sampler: Callable, n_train: int, n_test: int, seed: int, description: str,
          n_classes: int | None = None) -> Dataset:
+    n_train, n_test = _counts(name, n_train, n_test)
     (x_tr, y_tr), (x_te, y_te) = sampler(n_train, _generator(seed, 0)), sampler(n_test, _generator(seed, 1))
     return Dataset(name, x_tr.contiguous(), x_te.contiguous(), "real", None, y_tr, y_te, n_classes,
                    description)
@@ -53,6 +61,9 @@ def _toy(name: str, sampler: Callable, n_train: int, n_test: int, seed: int, des
 
 def _gaussian_mixture(*, n_components: int = 8, radius: float = 2.0, std: float = 0.2,
                       n_train: int = 4000, n_test: int = 1000, seed: int = 0) -> Dataset:
+    n_components = option("n_components", n_components, "int", 1, 10000, dataset="gaussian-mixture")
+    radius = option("radius", radius, "float", 0, 1e6, dataset="gaussian-mixture")
+    std = option("std", std, "float", 0, 1e6, dataset="gaussian-mixture")
     angles = 2 * math.pi * torch.arange(n_components) / n_components
     means = radius * torch.stack([torch.cos(angles), torch.sin(angles)], 1)
 
@@ -66,6 +77,8 @@ def _gaussian_mixture(*, n_components: int = 8, radius: float = 2.0, std: float 
 
 
 def _two_moons(*, noise: float = 0.1, n_train: int = 4000, n_test: int = 1000, seed: int = 0) -> Dataset:
+    noise = option("noise", noise, "float", 0, 1e6, dataset="two-moons")
+
     def sample(n, g):
         k = torch.randint(2, (n,), generator=g)
         t = math.pi * torch.rand(n, generator=g)
@@ -79,6 +92,10 @@ def _two_moons(*, noise: float = 0.1, n_train: int = 4000, n_test: int = 1000, s
 
 def _rings(*, n_rings: int = 2, radius: float = 2.0, noise: float = 0.08, n_train: int = 4000,
            n_test: int = 1000, seed: int = 0) -> Dataset:
+    n_rings = option("n_rings", n_rings, "int", 1, 10000, dataset="rings")
+    radius = option("radius", radius, "float", 0, 1e6, dataset="rings")
+    noise = option("noise", noise, "float", 0, 1e6, dataset="rings")
+
     def sample(n, g):
         k = torch.randint(n_rings, (n,), generator=g)
         r = radius * (k + 1) / n_rings + noise * torch.randn(n, generator=g)
@@ -91,6 +108,9 @@ def _rings(*, n_rings: int = 2, radius: float = 2.0, noise: float = 0.08, n_trai
 
 def _checkerboard(*, n_cells: int = 4, extent: float = 2.0, n_train: int = 4000, n_test: int = 1000,
                   seed: int = 0) -> Dataset:
+    n_cells = option("n_cells", n_cells, "int", 1, 10000, dataset="checkerboard")
+    extent = option("extent", extent, "float", 1e-6, 1e6, dataset="checkerboard")
+
     def sample(n, g):
         # Rejection from the square: exact uniform density on the dark cells for any n_cells.
         kept = [torch.empty(0, 2)]

@@ -153,8 +153,13 @@ def exact_log_likelihood_grad(model, v, max_units: int = MAX_ENUMERATED_UNITS) -
     Data term minus model term, each built from the same sufficient statistics
     that contrastive divergence uses; the model term is an exact expectation
     over the enumerated layer. (Autograd of `exact_log_likelihood` is the check.)
+
+    It is the gradient of the model as defined, the test-time model that every measurement
+    uses: with a mask policy (dropout, DropConnect) the statistics give the gradient with
+    respect to the effective weights W' = mask.weight(W) (p W), and the chain rule through
+    that map turns it into the gradient with respect to W.
     """
-    if not model.explicit_stats:
+    if not (model.visible.explicit_stats and model.hidden.explicit_stats):
         raise ValueError("exact_log_likelihood_grad needs closed-form statistics; this model has learned "
                          "unit parameters: differentiate exact_log_likelihood with autograd instead")
     v = _binary_states(model, v, "data").double()
@@ -173,7 +178,14 @@ def exact_log_likelihood_grad(model, v, max_units: int = MAX_ENUMERATED_UNITS) -
             b += m.hidden.bias_stat(h_s, m.b, w)
         n = v.shape[0]
         h_data = m.p_h(v)
-        return {"W": m.visible.stat(v).t() @ m.hidden.stat(h_data) / n - W,
+        grad_W = m.visible.stat(v).t() @ m.hidden.stat(h_data) / n - W        # d log L / d W'
+    weight = getattr(getattr(m, "mask", None), "weight", None)
+    if weight is not None:        # W' = weight(W): back through the map (p W for test-time dropout)
+        with torch.enable_grad():
+            W_param = m.W.detach().requires_grad_(True)
+            grad_W, = torch.autograd.grad(weight(W_param), W_param, grad_W)
+    with torch.no_grad():
+        return {"W": grad_W,
                 "a": m.visible.bias_stat(v, m.a) / n - a,
                 "b": m.hidden.bias_stat(h_data, m.b) / n - b}
 

@@ -11,7 +11,10 @@ import math
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Callable
 
+import torch
+
 from .couplings import Dense
+from .errors import ConfigError
 from .rbm import RBM
 from .units import Bernoulli
 
@@ -214,7 +217,7 @@ def make(name: str, n_visible: int | None = None, **hparams) -> RBM:
     if n_visible is None:
         raise ValueError(f"make({name!r}) needs n_visible (the number of visible units, "
                          "e.g. dataset.n_visible)")
-    n_visible = Param("n_visible", "int", 1, "visible units", 1, None).validate(n_visible)
+    n_visible = Param("n_visible", "int", 1, "visible units", 1, MAX_VISIBLE).validate(n_visible)
     known = {p.name: p for p in variant.params}
     unknown = sorted(set(hparams) - set(known))
     if unknown:
@@ -224,9 +227,53 @@ def make(name: str, n_visible: int | None = None, **hparams) -> RBM:
         raise ValueError(f"variant {name!r} has no model hyperparameter(s) {unknown}{hint}; "
                          f"it takes {sorted(known)}")
     values = {p.name: p.validate(hparams.get(p.name, p.default)) for p in variant.params}
+    if torch.empty(0).device.type != "meta":    # a stack's layers are built inside its own check: skip theirs
+        check_size(variant.name, n_visible, values)
     model = variant.factory(n_visible, **values)
     model.config = {"variant": name, "n_visible": n_visible, "hparams": values}
     return model
+
+
+#: Size limits, checked before anything is allocated (`check_size`): at most MAX_VISIBLE visible units
+#: and MAX_PARAMETERS numbers in a model's state (4e8 bytes in float32), and never more than a quarter
+#: of the memory free now (training keeps ~4 copies: weights, gradients, momentum, the last good state).
+MAX_VISIBLE = 10_000_000
+MAX_PARAMETERS = 100_000_000
+
+
+def _free_memory_bytes() -> int | None:
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def shapes_of(name: str, n_visible: int, values: dict) -> dict:
+    """{state-dict name: shape} of a variant with these (validated) hyperparameters, computed on
+    torch's "meta" device: nothing is allocated and no random number is drawn."""
+    with torch.device("meta"):
+        model = get(name).factory(n_visible, **values)
+    return {k: tuple(v.shape) for k, v in model.state_dict().items()}
+
+
+def check_size(name: str, n_visible: int, values: dict) -> int:
+    """The model's number count, or a ConfigError before any allocation when it exceeds the limits."""
+    count = sum(math.prod(s) for s in shapes_of(name, n_visible, values).values())
+    free = _free_memory_bytes()
+    limit = MAX_PARAMETERS if free is None else min(MAX_PARAMETERS, free // 16)
+    if count > limit:
+        why = (f"the limit is {MAX_PARAMETERS:,} (energylab.registry.MAX_PARAMETERS)" if limit == MAX_PARAMETERS
+               else f"only {free / 2**30:.1f} GiB of memory is free and training needs ~16 bytes a number")
+        variant = get(name)
+        shown = ", ".join([f"n_visible={n_visible}"] + [f"{k}={v}" for k, v in values.items()
+                                                      if v != variant.param(k).default])
+        raise ConfigError(f"{name} ({shown}) has {count:,} parameters; {why}",
+                          field="model size", value=count, fix="use fewer or smaller layers")
+    return count
 
 
 def from_config(config: dict) -> RBM:

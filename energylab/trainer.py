@@ -11,7 +11,8 @@ Design notes (why it looks like this):
   is recorded in the history at the step it happened.
 - Every random draw (shuffling, sampling) comes from one `torch.Generator` whose
   state is checkpointed, so a resumed run continues bit for bit.
-- Evaluation is in trainer_eval.py, a checkpoint's contents in trainer_checkpoint.py (mixins).
+- Evaluation is in trainer_eval.py, a checkpoint's contents in trainer_checkpoint.py, the
+  divergence guard in trainer_guard.py (mixins).
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ import torch
 
 from . import distributed as _distributed
 from . import monitors, regularizers, samplers
+from .errors import DataError
 from .history import History
 from .live import LiveParams
 from .objectives import Generative
@@ -30,10 +32,7 @@ from .registry import TRAINING, VARIANTS
 from .tap import TAP
 from .trainer_checkpoint import Checkpointing
 from .trainer_eval import Measurements
-
-
-class TrainingDiverged(RuntimeError):
-    """Raised when parameters become NaN/inf or explode; the last good state has been restored."""
+from .trainer_guard import Guard, TrainingDiverged  # noqa: F401  (TrainingDiverged: public here)
 
 
 class Callback:
@@ -54,7 +53,7 @@ def resolve_device(device="auto") -> torch.device:
     return torch.device(device)
 
 
-class Trainer(Measurements, Checkpointing):
+class Trainer(Measurements, Checkpointing, Guard):
     """Train any registered variant; see the module docstring. Hinton 2012 for the defaults."""
 
     def __init__(self, model, *, device="auto", schedules=None, callbacks=(), eval_every=None,
@@ -176,6 +175,9 @@ class Trainer(Measurements, Checkpointing):
         train = data.train if hasattr(data, "train") else data
         test = getattr(data, "test", None)
         train = self.model.check_visible(train, "training data")
+        if train.shape[0] == 0:
+            raise DataError("there are no training examples, so training would run zero steps",
+                            field="training data", value=tuple(train.shape), fix="pass at least one example")
         if test is not None and len(test):
             test = self.model.check_visible(test, "test data")
         self.labels = self._labels(data, train, test) if getattr(self.model, "needs_labels", False) else None
@@ -193,7 +195,12 @@ class Trainer(Measurements, Checkpointing):
             if y is None or x is None or not len(x):
                 out[name] = None
                 continue
-            y = torch.as_tensor(y).to(self.device).long()
+            y = torch.as_tensor(y).to(self.device)
+            if y.is_floating_point() and not bool((y == y.round()).all()):   # 0.7 must not become class 0
+                raise DataError(f"{name} labels must be whole class indices, got e.g. "
+                                f"{y[y != y.round()][0].item():g}", field=f"{name} labels",
+                                fix="pass integer class indices 0, 1, 2, ...")
+            y = y.long()
             if y.shape != (x.shape[0],) or y.min() < 0 or y.max() >= self.model.n_classes:
                 raise ValueError(f"{name} labels must be {x.shape[0]} class indices in [0, "
                                  f"{self.model.n_classes}); got shape {tuple(y.shape)}, range "
@@ -281,25 +288,3 @@ class Trainer(Measurements, Checkpointing):
     def _emit(self, event, *args):
         for cb in self.callbacks:
             getattr(cb, event, lambda *a: None)(self, *args)
-
-    # -- the divergence guard ---------------------------------------------------------
-    def _keep_good(self):
-        self._good = [p.detach().clone() for p in self.model.parameters()]
-
-    def _guard(self):
-        """Stop with a clear message on NaN/inf or exploding weights; restore the last good state."""
-        with torch.no_grad():
-            # torch's max propagates NaN (Python's max() would skip it): one sync per check.
-            worst = torch.stack([p.detach().abs().max() for p in self.model.parameters()]).max().item()
-        if worst == worst and worst < self.max_weight:
-            self._keep_good()
-            return
-        with torch.no_grad():
-            for p, good in zip(self.model.parameters(), self._good):
-                p.copy_(good)
-        what = "NaN or infinite values" if not worst < float("inf") or worst != worst else \
-            f"a weight of magnitude {worst:.3g} (limit {self.max_weight:g})"
-        raise TrainingDiverged(
-            f"training diverged at step {self.step}: the parameters contain {what}. The last good "
-            f"parameters (checked at most {self.check_every} steps earlier) were restored. Lower the learning "
-            f"rate (now {self.params['lr']:g}) or raise the weight decay, then resume.")

@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 
 from . import checkpoint
+from .errors import EnergylabError
 from .history import History
 
 
@@ -39,10 +40,24 @@ class Checkpointing:
 
     @classmethod
     def from_checkpoint(cls, path, device="auto", **options):
-        """A trainer (and model) ready to continue the run saved at `path`."""
-        from . import schedules as sched
+        """A trainer (and model) ready to continue the run saved at `path`. A checkpoint whose
+        parameters hold NaN or inf, or whose training state is incomplete, is a CheckpointError."""
         payload = checkpoint.read(path)
+        checkpoint.check_finite(payload, path)        # never resume (or keep as "last good") NaN weights
         model = checkpoint.load(path)
+        try:
+            return cls._restore(payload, model, device, options)
+        except EnergylabError:
+            raise
+        except (KeyError, TypeError, IndexError, AttributeError, ValueError, RuntimeError) as exc:
+            raise checkpoint.CheckpointError(f"the training state cannot be restored ({type(exc).__name__}: {exc}); "
+                                             "the model itself loads with energylab.load", file=path,
+                                             fix="check the options passed, or resume from an unaltered "
+                                             "checkpoint") from None
+
+    @classmethod
+    def _restore(cls, payload, model, device, options):
+        from . import schedules as sched
         training = json.loads(payload["training"])
         trainer = cls(model, device=device,
                       schedules={k: sched.from_dict(d) for k, d in training["schedules"].items()},

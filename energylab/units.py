@@ -234,20 +234,46 @@ class Gaussian(Units):
 class LearnedVarianceGaussian(Gaussian):
     """Gaussian units whose per-unit variance is learned as sigma = exp(log_sigma), so it stays positive.
 
-    Cho, Ilin & Raiko 2011 ("Improved learning of Gaussian-Bernoulli RBMs"). Trained
-    through autograd of the free-energy difference, since sigma has no simple statistic.
+    Two energies are in use for these units; both parameterise the same family of models, but
+    the gradients with respect to sigma, and so the learning, differ. `energy_form` picks one:
+
+    - "hinton" (default): E = sum (v - a)^2 / (2 sigma^2) - (v / sigma)^T W h - b^T h, so
+      s(v) = v / sigma and p(v | h) = N(a + sigma W h, sigma^2). Hinton 2012 (guide, 13.2);
+      the form of the fixed-sigma `Gaussian`.
+    - "cho": E = sum (v - a)^2 / (2 sigma^2) - (v / sigma^2)^T W h - b^T h, so
+      s(v) = v / sigma^2 and p(v | h) = N(a + W h, sigma^2). Cho, Ilin & Raiko 2011
+      ("Improved learning of Gaussian-Bernoulli RBMs", ICANN), who argue it learns sigma better.
+
+    Trained through autograd of the free-energy difference, since sigma has no simple statistic.
     """
 
     name = "gaussian-learned-variance"
     explicit_stats = False
+    ENERGY_FORMS = ("hinton", "cho")
 
-    def __init__(self, n, sigma: float = 1.0):
+    def __init__(self, n, sigma: float = 1.0, energy_form: str = "hinton"):
         super().__init__(n, sigma)
+        if energy_form not in self.ENERGY_FORMS:
+            raise ValueError(f"energy_form must be one of {self.ENERGY_FORMS}, got {energy_form!r}")
+        self.energy_form = energy_form
         del self.sigma
         self.log_sigma = nn.Parameter(torch.full(self.shape, math.log(sigma)))
 
     def _sigma(self):
         return self.log_sigma.exp()
+
+    def mean(self, I, bias, beta=1.0):
+        return super().mean(I, bias, beta) if self.energy_form == "hinton" else bias + I
+
+    def log_partition(self, I, bias, beta=1.0):
+        if self.energy_form == "hinton":
+            return super().log_partition(I, bias, beta)
+        s = self._sigma()
+        per_unit = beta * (I * bias + 0.5 * I * I) / s ** 2 + 0.5 * (LOG_2PI + 2 * torch.log(s) - math.log(beta))
+        return _flat_sum(per_unit.expand_as(I))
+
+    def stat(self, x):
+        return x / self._sigma() if self.energy_form == "hinton" else x / self._sigma() ** 2
 
 
 UNIT_TYPES = {cls.name: cls for cls in (Bernoulli, Gaussian, LearnedVarianceGaussian)}

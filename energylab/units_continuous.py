@@ -95,8 +95,8 @@ class StandardizedLearnedVarianceGaussian(_AffineStandardized, LearnedVarianceGa
 
     name = "gaussian-learned-variance-standardized"
 
-    def __init__(self, n, sigma: float = 1.0):
-        super().__init__(n, sigma)
+    def __init__(self, n, sigma: float = 1.0, energy_form: str = "hinton"):
+        super().__init__(n, sigma, energy_form)
         self._init_standardizer()
 
 

@@ -98,3 +98,65 @@ def test_ais_matches_exact_with_learned_visible_variances():
     exact = metrics.exact_log_partition(model)
     result = metrics.ais_log_partition(model, n_chains=200, betas=500, generator=torch.Generator().manual_seed(0))
     check(model, result, exact)
+
+
+# ---------------------------------------------------------------- issue 14: a base far from the model's mass
+
+def _all_off_rbm(n_hidden=10, upscale=2, coupling=1.0, off_mass=0.998):
+    """The pathology of a CD-trained RBM from a = 0: 99.8 % of the mass on the all-off hidden state.
+
+    Visible biases a = 0 (the all-off state's visible law is uniform over 2^256 images); each
+    hidden unit j owns a digit prototype x_j (8x8 digits upscaled to 16x16) through
+    W_:j = c (2 x_j - 1), and a common bias shift, found by bisection on the exact hidden
+    marginal, leaves exactly `off_mass` on h = 0. The data are the prototypes."""
+    digits = el.datasets.load("digits", binarize="threshold")
+    first = [int((digits.train_labels == k).nonzero()[0]) for k in range(n_hidden)]
+    protos = torch.kron(digits.train[first].reshape(n_hidden, 8, 8), torch.ones(upscale, upscale))
+    protos = protos.reshape(n_hidden, -1).double()
+    model = el.make("RBM", protos.shape[1], n_hidden=n_hidden).double().requires_grad_(False)
+    model.a.zero_()
+    model.W.copy_(coupling * (2 * protos.t() - 1))
+    H = all_states(n_hidden).double()
+    low, high = -500.0, 500.0
+    for _ in range(80):
+        shift = (low + high) / 2
+        model.b.copy_(shift - coupling * protos.sum(1))
+        neg_f = H @ model.b + torch.nn.functional.softplus(model.a + H @ model.W.t()).sum(1)
+        p_off = torch.exp(neg_f[0] - torch.logsumexp(neg_f, 0)).item()
+        low, high = (shift, high) if p_off > off_mass else (low, shift)
+    assert p_off == pytest.approx(off_mass, abs=1e-6)
+    return model, protos.repeat(20, 1)
+
+
+def test_ais_from_several_bases_survives_a_data_base_far_from_the_mass():
+    """From the data's marginals alone AIS misses the all-off mode (about 6 nats low, with narrow
+    bounds that exclude the truth); from the model's own biases it is right. The combined
+    estimate reports the largest and warns."""
+    model, data = _all_off_rbm()
+    exact = metrics.exact_log_partition(model)
+    g = torch.Generator().manual_seed(0)
+    with pytest.warns(ais.AISDisagreement, match="disagree"):
+        result = metrics.ais_log_partition(model, n_chains=50, betas=300, data=data, generator=g)
+    data_only, data_se = result.by_base["data"]
+    assert exact - data_only > 4 and exact - data_only > 10 * data_se          # the pathology, reproduced
+    assert set(result.by_base) == {"data", "model", "uniform"} and result.base != "data"
+    assert abs(result.log_z - exact) < 0.15 and result.warning
+    # the likelihood from the combined log Z is no longer ~6 nats optimistic
+    ll_exact = metrics.exact_log_likelihood(model, data[:10])
+    ll, _ = metrics.ais_log_likelihood(model, data[:10], log_z=result)
+    assert abs(ll - ll_exact) < 0.15
+
+
+def test_ais_bases_agree_on_a_benign_model_and_can_be_chosen():
+    model = random_rbm(8, 6, seed=1, scale=1.0)
+    exact = metrics.exact_log_partition(model)
+    data = all_states(8)[::3].double()
+    result = metrics.ais_log_partition(model, n_chains=100, betas=300, data=data,
+                                       generator=torch.Generator().manual_seed(1))
+    assert result.warning is None and set(result.by_base) == {"data", "model", "uniform"}
+    assert all(abs(z - exact) < 3 * se + 0.05 for z, se in result.by_base.values())
+    one = metrics.ais_log_partition(model, n_chains=100, betas=300, bases="model",
+                                    generator=torch.Generator().manual_seed(1))
+    assert one.base == "model" and one.by_base == {}
+    with pytest.raises(ValueError, match="unknown AIS base"):
+        metrics.ais_log_partition(model, bases="nowhere")

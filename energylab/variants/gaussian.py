@@ -7,8 +7,10 @@ come from the unit types (`units.py`), where each law lives with its paper:
   (Hinton & Salakhutdinov 2006; Hinton 2012, section 13.2). Visible *samples* are Gaussian
   draws. F(v) = sum_i (z_i - a_i)^2 / (2 sigma^2) - sum_j softplus(b_j + sum_i z_i W_ij / sigma)
   with z = (v - loc) / scale.
-- `VarianceGaussianRBM`: the same with a learned per-unit sigma = exp(log_sigma) > 0
-  (Cho, Ilin & Raiko 2011), trained by autograd of the free-energy difference.
+- `VarianceGaussianRBM`: the same with a learned per-unit sigma = exp(log_sigma) > 0, trained by
+  autograd of the free-energy difference. `energy_form` picks the energy: "hinton" (default,
+  (v/sigma)^T W h, Hinton 2012) or "cho" ((v/sigma^2)^T W h, Cho, Ilin & Raiko 2011); see
+  `units.LearnedVarianceGaussian`.
 - `GaussianReluRBM`: Gaussian visible, noisy rectified linear hidden units (Nair & Hinton 2010);
   its free energy is the stepped-sigmoid approximation (see `units.NoisyReLU`).
 - `GaussianSeluRBM`: Gaussian visible, deterministic SELU hidden units (Klambauer et al. 2017,
@@ -33,14 +35,18 @@ SIGMA = Param("sigma", "float", 1.0, "fixed standard deviation of the visible un
               0.05, 10.0, log=True)
 SIGMA_INIT = Param("sigma_init", "float", 1.0, "initial standard deviation of each visible unit (then learned)",
                    0.05, 10.0, log=True)
+ENERGY_FORM = Param("energy_form", "choice", "hinton", "energy of the learned-variance units: hinton = "
+                    "(v/sigma)^T W h (Hinton 2012), cho = (v/sigma^2)^T W h (Cho, Ilin & Raiko 2011)",
+                    choices=("hinton", "cho"))
 STANDARDIZE = Param("standardize", "bool", True, "standardise each visible unit with the training set's "
                     "mean / std (fitted once, stored in the model)")
 REAL = ("real", "unit", "binary")       # a Gaussian layer takes any finite data
 
 
-def _gaussian(n_visible, sigma, standardize, learned=False):
+def _gaussian(n_visible, sigma, standardize, learned=False, energy_form="hinton"):
     if learned:
-        return (StandardizedLearnedVarianceGaussian if standardize else LearnedVarianceGaussian)(n_visible, sigma)
+        cls = StandardizedLearnedVarianceGaussian if standardize else LearnedVarianceGaussian
+        return cls(n_visible, sigma, energy_form)
     return (StandardizedGaussian if standardize else Gaussian)(n_visible, sigma)
 
 
@@ -48,9 +54,9 @@ def gaussian_rbm(n_visible, n_hidden, init_std, sigma, standardize):
     return RBM(_gaussian(n_visible, sigma, standardize), Bernoulli(n_hidden), Dense(n_visible, n_hidden, init_std))
 
 
-def variance_gaussian_rbm(n_visible, n_hidden, init_std, sigma_init, standardize):
-    return RBM(_gaussian(n_visible, sigma_init, standardize, learned=True), Bernoulli(n_hidden),
-               Dense(n_visible, n_hidden, init_std))
+def variance_gaussian_rbm(n_visible, n_hidden, init_std, sigma_init, standardize, energy_form="hinton"):
+    visible = _gaussian(n_visible, sigma_init, standardize, learned=True, energy_form=energy_form)
+    return RBM(visible, Bernoulli(n_hidden), Dense(n_visible, n_hidden, init_std))
 
 
 def gaussian_relu_rbm(n_visible, n_hidden, init_std, standardize):
@@ -78,7 +84,8 @@ register(Variant(
 ))
 
 register(Variant(
-    name="VarianceGaussianRBM", factory=variance_gaussian_rbm, params=(N_HIDDEN, INIT_STD, SIGMA_INIT, STANDARDIZE),
+    name="VarianceGaussianRBM", factory=variance_gaussian_rbm,
+    params=(N_HIDDEN, INIT_STD, SIGMA_INIT, STANDARDIZE, ENERGY_FORM),
     summary="Gaussian-Bernoulli RBM with a learned per-unit variance (sigma = exp(log_sigma))",
     visible="Gaussian (learned sigma)", hidden="Bernoulli", method="CD-k / PCD (autograd)",
     reference="Cho, Ilin & Raiko 2011 (ICANN)",
