@@ -139,6 +139,15 @@ class Run:
             snap = self._latest or {"id": self.id, "step": 0, "params": {},
                                     "history": {"records": [], "changes": [], "names": []}}
             crashed = snap.get("status") not in ENDED      # it never said it ended
+            if crashed and self.process.exitcode == 0:       # it did, in its files: trust them
+                try:
+                    written = self.folder.read_summary()
+                except (OSError, ValueError):
+                    written = {}
+                if isinstance(written, dict) and written.get("status") in ENDED:
+                    snap = dict(snap, status=written["status"], error=written.get("error"),
+                                step=written.get("step", snap.get("step", 0)))
+                    crashed = False
             if crashed:
                 saved = self.folder.checkpoint.is_file()
                 snap = dict(snap, status="failed", error=(

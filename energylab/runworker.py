@@ -387,9 +387,18 @@ class Worker:
     def publish_final(self):
         with self.publish_lock:
             self.send(self.snapshot(), wait=2.0)   # the server's reader, if it is still there
-        cancel = getattr(self.snapshots, "cancel_join_thread", None)
-        if cancel is not None:                # exit even if nobody drains the queue any more
-            cancel()
+        if not hasattr(self.snapshots, "cancel_join_thread"):
+            return                            # a plain queue (the worker run in-process by tests)
+        # Flush the last snapshot into the pipe before exiting, but never hang on a reader that is
+        # gone (a dead server): wait a few seconds, then exit without flushing.
+        def flush():
+            self.snapshots.close()
+            self.snapshots.join_thread()
+        flusher = threading.Thread(target=flush, daemon=True)
+        flusher.start()
+        flusher.join(5.0)
+        if flusher.is_alive():
+            self.snapshots.cancel_join_thread()
 
 
 def main(spec: dict, commands, snapshots) -> None:
