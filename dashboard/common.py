@@ -141,7 +141,8 @@ def owner_label() -> str:
 
 def attached_run():
     """The run this browser session watches (kept in the URL, so a reload re-attaches)."""
-    run_id = st.session_state.get("run_id") or st.query_params.get("run")
+    # "New run" detaches explicitly (run_id ""): the URL's run is read only when the session starts
+    run_id = st.session_state["run_id"] if "run_id" in st.session_state else st.query_params.get("run")
     if run_id and safe_name(run_id) != run_id:          # a URL is input: never a path
         run_id = None
     run = manager().get(run_id) if run_id else None
@@ -151,7 +152,7 @@ def attached_run():
 
 
 def attach(run_id: str | None):
-    st.session_state["run_id"] = run_id
+    st.session_state["run_id"] = run_id or ""
     if run_id:
         st.query_params["run"] = run_id
     elif "run" in st.query_params:

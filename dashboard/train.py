@@ -215,8 +215,10 @@ def buttons(run, snap, token):
     cols[4].button("Save checkpoint", icon=":material/save:", key="save",
                    on_click=act(lambda: run.save_checkpoint(token=token)), disabled=off or not run.active,
                    help="write a resume point now (every end and a periodic autosave write one too)")
-    cols[5].button("New run", icon=":material/restart_alt:", key="reset", on_click=lambda: attach(None),
-                   help="back to the start screen; a running run keeps running (stop it first to end it)")
+    if cols[5].button("New run", icon=":material/restart_alt:", key="reset",
+                      help="back to the start screen; a running run keeps running (stop it first to end it)"):
+        attach(None)
+        st.rerun(scope="app")             # the button sits in a fragment: redraw the whole page
     return cols[6]
 
 

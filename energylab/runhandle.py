@@ -138,24 +138,24 @@ class Run:
         with self._lock:
             snap = self._latest or {"id": self.id, "step": 0, "params": {},
                                     "history": {"records": [], "changes": [], "names": []}}
-            crashed = snap.get("status") not in ENDED      # it never said it ended
-            if crashed and self.process.exitcode == 0:       # it did, in its files: trust them
-                try:
-                    written = self.folder.read_summary()
-                except (OSError, ValueError):
-                    written = {}
-                if isinstance(written, dict) and written.get("status") in ENDED:
-                    snap = dict(snap, status=written["status"], error=written.get("error"),
-                                step=written.get("step", snap.get("step", 0)))
-                    crashed = False
-            if crashed:
-                saved = self.folder.checkpoint.is_file()
-                snap = dict(snap, status="failed", error=(
-                    f"the training process exited unexpectedly (exit code {self.process.exitcode}); "
-                    + ("its last autosave can be loaded" if saved else "it had not autosaved yet")))
-            self._latest = snap
+        crashed = snap.get("status") not in ENDED      # it never said it ended
+        if crashed and self.process.exitcode == 0:       # it did, in its files: trust them
+            try:
+                written = self.folder.read_summary()
+            except (OSError, ValueError):
+                written = {}
+            if isinstance(written, dict) and written.get("status") in ENDED:
+                snap = dict(snap, status=written["status"], error=written.get("error"),
+                            step=written.get("step", snap.get("step", 0)))
+                crashed = False
         if crashed:
-            mark_ended(self.folder, "failed", snap["error"])
+            saved = self.folder.checkpoint.is_file()
+            snap = dict(snap, status="failed", error=(
+                f"the training process exited unexpectedly (exit code {self.process.exitcode}); "
+                + ("its last autosave can be loaded" if saved else "it had not autosaved yet")))
+            mark_ended(self.folder, "failed", snap["error"])     # the folder first, then the page
+        with self._lock:
+            self._latest = snap
         if self.on_exit is not None:
             self.on_exit(self)
 

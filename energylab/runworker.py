@@ -29,10 +29,7 @@ run ended and the step of the checkpoint on disk.
 """
 from __future__ import annotations
 
-import multiprocessing
 import os
-import queue
-import signal
 import threading
 import time
 import traceback
@@ -41,6 +38,7 @@ import torch
 
 from . import metrics, viz
 from .runfolder import RunFolder
+from .runworker_ends import Ends
 from .runworker_pictures import Cache, _png, mosaic_png, write_run_files
 
 EXACT_PANEL_UNITS = 12     # send p(v) over all 2^n configurations up to this many visible units
@@ -49,7 +47,7 @@ HISTORY_POINTS = 300       # records sent to the browser per snapshot
 N_SHOWN = 16               # images in the reconstruction / sample panels
 
 
-class Worker:
+class Worker(Ends):
     """Everything the child owns; `main` builds one and calls `run`."""
 
     def __init__(self, spec: dict, commands, snapshots):
@@ -142,12 +140,6 @@ class Worker:
     def on_epoch_end(self, trainer):
         if self.saved_step is None:           # the first autosave: after the first epoch or autosave_s
             self.autosave()
-
-    def autosave(self):
-        """A resume point for kill -9 (training thread, between batches: the state is consistent)."""
-        self.last_autosave = time.perf_counter()
-        self._checkpoint()
-        self.persist()
 
     def on_evaluate(self, trainer, record):
         if self.p_data is not None:
@@ -304,46 +296,10 @@ class Worker:
             except Exception as exc:  # a bad command must not kill the run: report it
                 self.send({"id": self.spec["id"], "notice": f"{command} failed: {exc}"})
 
-    def request_stop(self, why: str):
-        """Stop after the current batch (any thread, a signal handler too); `end` then saves."""
-        self.why = self.why or why
-        self.stop_requested = True
-        self.trainer.stop()
-
-    def _checkpoint(self):
-        self.folder.write_checkpoint(self.trainer)
-        self.saved_step = self.trainer.step
-
     def _save(self):
         self._checkpoint()
         self.persist()
         self.send({"id": self.spec["id"], "notice": f"checkpoint saved at step {self.trainer.step}"})
-
-    def send(self, msg: dict, wait: float = 0.0):
-        """Put a message for the server; when the bounded queue is full (nobody reads), drop it."""
-        try:
-            self.snapshots.put(msg, timeout=wait) if wait else self.snapshots.put_nowait(msg)
-        except queue.Full:
-            pass
-
-    # -- the server's disappearance and signals ------------------------------------------------
-    def watch_parent(self):
-        """Stop and save when the server process is gone (kill -9 included): the parent's sentinel
-        becomes readable when it dies, so this thread wakes at once."""
-        parent = multiprocessing.parent_process()
-        if parent is None:                    # not a spawned child (tests run the worker in-process)
-            return
-        def wait():
-            parent.join()
-            self.request_stop("its server exited")
-        threading.Thread(target=wait, daemon=True, name="energylab-parent-watch").start()
-
-    def handle_signals(self):
-        if threading.current_thread() is not threading.main_thread():
-            return
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda signum, frame: self.request_stop(
-                f"the server stopped it ({signal.Signals(signum).name})"))
 
     def _while_paused(self, action):
         """Run `action` now if the trainer is parked between batches, else at the next batch end."""
@@ -369,37 +325,6 @@ class Worker:
             if self.trainer.error is None:
                 self.trainer.status, self.trainer.error = "failed", traceback.format_exc(limit=3)
         self.end()
-
-    def end(self):
-        """Every end: a final checkpoint of the last good state, then files and a last snapshot that
-        say how it ended. A failed save is reported, never raised (the files still tell the truth)."""
-        t = self.trainer
-        if self.why is None:
-            self.why = {"finished": "it trained all its epochs", "stopped": "stopped by its owner",
-                        "failed": "it failed (see error)"}.get(t.status, t.status)
-        try:
-            self._checkpoint()
-        except Exception as exc:
-            self.why += f"; the final checkpoint could not be written ({type(exc).__name__}: {exc})"
-        self.persist()
-        self.publish_final()
-
-    def publish_final(self):
-        with self.publish_lock:
-            self.send(self.snapshot(), wait=2.0)   # the server's reader, if it is still there
-        if not hasattr(self.snapshots, "cancel_join_thread"):
-            return                            # a plain queue (the worker run in-process by tests)
-        # Flush the last snapshot into the pipe before exiting, but never hang on a reader that is
-        # gone (a dead server): wait a few seconds, then exit without flushing.
-        def flush():
-            self.snapshots.close()
-            self.snapshots.join_thread()
-        flusher = threading.Thread(target=flush, daemon=True)
-        flusher.start()
-        flusher.join(5.0)
-        if flusher.is_alive():
-            self.snapshots.cancel_join_thread()
-
 
 def main(spec: dict, commands, snapshots) -> None:
     """Entry point of the spawned child (see the module docstring)."""

@@ -123,7 +123,7 @@ def test_train_retune_and_stop_in_chromium(tmp_path):
 
             # the Download menu's files arrive in the browser and are what they say
             got = {}
-            for name in ("history.csv", "history.json", "weights.png"):
+            for name in ("history.csv", "history.json", "weights.png", "checkpoint.pt"):
                 page.get_by_role("button", name="Download").first.click()
                 with page.expect_download(timeout=60_000) as download:
                     page.get_by_role("button", name=name, exact=True).click()
@@ -134,11 +134,33 @@ def test_train_retune_and_stop_in_chromium(tmp_path):
             records = json.loads(got["history.json"])["records"]
             assert records and records[-1]["step"] > 0
             assert got["weights.png"][:8] == b"\x89PNG\r\n\x1a\n"
+            ckpt = tmp_path / "downloaded.pt"
+            ckpt.write_bytes(got["checkpoint.pt"])
+            import energylab as el
+            assert el.load(ckpt).n_hidden > 0                 # the stopped run's model, loadable
+
+            # a second run, then the server is stopped (SIGTERM): the run saves on the way out
+            page.get_by_role("button", name="New run").click()
+            page.get_by_text("What to do").wait_for(timeout=60_000)
+            page.get_by_test_id("stSidebar").get_by_role("button", name="Train").click()
+            page.get_by_text("running", exact=True).first.wait_for(timeout=90_000)
+            second = parse_qs(urlparse(page.url).query)["run"][0]
+            assert second != run_id
             browser.close()
-    finally:
         server.terminate()
-        try:
-            server.wait(15)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        server.wait(60)
+        summary = json.loads((tmp_path / "runs" / second / "summary.json").read_text())
+        assert (summary["status"], summary["checkpoint"]) == ("stopped", True), summary
+        assert "server" in summary["why"] and summary["saved_step"] == summary["step"] > 0
+        assert el.Trainer.from_checkpoint(tmp_path / "runs" / second / "checkpoint.pt").step == summary["step"]
+        log.close()
+        assert "Traceback" not in (tmp_path / "server.log").read_text()
+        assert "missing ScriptRunContext" not in (tmp_path / "server.log").read_text()
+    finally:
+        if server.poll() is None:
+            server.terminate()
+            try:
+                server.wait(30)
+            except subprocess.TimeoutExpired:
+                server.kill()
         log.close()
