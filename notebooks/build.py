@@ -36,8 +36,9 @@ def select(names: list[str]) -> list[Path]:
     solutions = sorted((NOTEBOOKS / "solutions").glob("[0-9][0-9]_*.ipynb"))
     if not names:
         return chapters
-    picked = [p for p in chapters + solutions
-              if any(p.name.startswith(n) or str(p.relative_to(NOTEBOOKS)).startswith(n) for n in names)]
+    picked = [p for p in chapters if any(p.name.startswith(n) for n in names)]
+    picked += [p for p in solutions if any(n.startswith("solutions/") and p.name.startswith(n[len("solutions/"):])
+                                           for n in names)]
     if not picked:
         sys.exit(f"no notebook matches {names}")
     return picked
