@@ -44,6 +44,18 @@ def select(names: list[str]) -> list[Path]:
     return picked
 
 
+def tidy(executed: Path, target: Path) -> None:
+    """Save an executed notebook without machine paths or per-cell timestamps (small, stable diffs)."""
+    import nbformat
+    nb = nbformat.read(executed, as_version=4)
+    meta = nb.metadata.get("papermill", {})
+    meta.update(input_path=target.name, output_path=target.name)
+    for cell in nb.cells:
+        cell.metadata.pop("papermill", None)
+        cell.metadata.pop("execution", None)
+    nbformat.write(nb, target)
+
+
 def run(paths: list[Path], fast: bool) -> int:
     import papermill
     os.environ["ENERGYLAB_HEADLESS"] = "1"
@@ -64,7 +76,7 @@ def run(paths: list[Path], fast: bool) -> int:
                 continue
             seconds = time.perf_counter() - start
             if not fast:
-                shutil.copyfile(out, path)
+                tidy(out, path)
             print(f"{path.relative_to(ROOT)}: {seconds:.0f} s {'(fast, not saved)' if fast else '(saved)'}", flush=True)
     return failed
 
