@@ -8,8 +8,16 @@
    alters those numbers fails here. To keep the suite short it runs a copy whose
    parameters cell says `fast = True`; the checked cells do not depend on `fast`.
 
+3. The committed outputs are checked statically: every Plotly figure carries a static PNG
+   (GitHub, nbviewer and offline HTML show it), no output is a widget or loads a CDN script,
+   and every notebook ends with a reference list.
+4. The worked solutions under `notebooks/solutions/` run in fast mode like the chapters.
+
 Both use the `python3` kernel that `make install` registers for the project's venv,
-so the notebooks import the installed `energylab`, never a path hack.
+so the notebooks import the installed `energylab`, never a path hack. Kernels run with
+`ENERGYLAB_HEADLESS=1`, so slider cells draw their default and never create widgets (a
+widget's output capture can stall a headless executor), and papermill writes to a
+temporary folder, never over the committed notebooks.
 """
 from __future__ import annotations
 
@@ -25,9 +33,17 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+SOLUTIONS = sorted((ROOT / "notebooks" / "solutions").glob("[0-9][0-9]_*.ipynb"))
 KERNEL = "python3"
+PLOTLY = "application/vnd.plotly.v1+json"
 
 pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(autouse=True)
+def _headless_kernels(monkeypatch):
+    """Kernels started by these tests inherit this: slider cells never create widgets."""
+    monkeypatch.setenv("ENERGYLAB_HEADLESS", "1")
 
 
 def _ids(paths):
@@ -66,7 +82,35 @@ def test_kernel_is_the_project_environment():
     assert Path(out.stdout.strip()).resolve() == Path(energylab.__file__).resolve()
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def _outputs(path):
+    nb = nbformat.read(path, as_version=4)
+    return [(i, o) for i, c in enumerate(nb.cells) if c.cell_type == "code" for o in c.outputs]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS + SOLUTIONS, ids=_ids(NOTEBOOKS) + ["solutions/" + p.stem for p in SOLUTIONS])
+def test_committed_figures_show_everywhere(path):
+    """Each Plotly output also holds a PNG; nothing needs a widget manager or a CDN to show."""
+    outputs = _outputs(path)
+    figures = [(i, o) for i, o in outputs if PLOTLY in o.get("data", {})]
+    for i, o in figures:
+        assert "image/png" in o["data"], f"{path.name} cell {i}: Plotly figure without a static PNG"
+    for i, o in outputs:
+        data = o.get("data", {})
+        assert "application/vnd.jupyter.widget-view+json" not in data, f"{path.name} cell {i}: widget output"
+        html = data.get("text/html", "")
+        assert "cdn.plot.ly" not in html and "require.config" not in html, f"{path.name} cell {i}: CDN script"
+    nb = nbformat.read(path, as_version=4)
+    assert "widgets" not in nb.metadata, f"{path.name}: saved widget state"
+    assert any("el.notebook.setup(fast=fast, seed=seed)" in c.source for c in nb.cells[:4]), f"{path.name}: set-up cell"
+    if path in SOLUTIONS:
+        assert all(c.execution_count for c in nb.cells if c.cell_type == "code"), f"{path.name}: commit a full run"
+        return
+    last = nb.cells[-1]
+    assert last.cell_type == "markdown" and last.source.lstrip().startswith("## References"), \
+        f"{path.name}: end with a '## References' cell"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS + SOLUTIONS, ids=_ids(NOTEBOOKS) + ["solutions/" + p.stem for p in SOLUTIONS])
 def test_notebook_executes_in_fast_mode(path, tmp_path):
     out = tmp_path / path.name
     start = time.perf_counter()
@@ -85,6 +129,11 @@ def test_notebook_executes_in_fast_mode(path, tmp_path):
     nb = nbformat.read(out, as_version=4)
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
     assert not errors
+    printed = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    assert "FAST MODE - a smoke test" in printed, f"{path.name}: fast mode must say that it is a smoke test"
+    widgets = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+               if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+    assert not widgets, f"{path.name}: a headless run created a widget"
 
 
 def _fast_copy(path: Path, folder: Path) -> Path:
