@@ -14,7 +14,6 @@ import plotly.graph_objects as go
 import torch
 from PIL import Image
 from plotly.subplots import make_subplots
-from torchvision.utils import make_grid
 
 from .history import History, evenly_spaced
 
@@ -102,9 +101,24 @@ def tile_images(x: torch.Tensor, image_shape=None, nrow: int | None = None,
         raise ValueError(f"images need 1 or 3 channels, got {batch.shape[1]}")
     n = batch.shape[0]
     nrow = nrow or math.ceil(math.sqrt(n))
-    grid = make_grid(batch, nrow=nrow, padding=padding, pad_value=pad_value)
-    # make_grid repeats a single channel into RGB; give grey back as (H, W)
+    grid = _grid(batch, nrow, padding, pad_value)
     return grid[0] if batch.shape[1] == 1 else grid
+
+
+def _grid(batch: torch.Tensor, nrow: int, padding: int, pad_value: float) -> torch.Tensor:
+    """(C, H', W') canvas: the (N, C, h, w) tiles in rows of `nrow`, `padding` pixels of
+    `pad_value` around every tile (torchvision's make_grid layout, without importing torchvision,
+    whose import pulls in every model it ships and doubles `import energylab`)."""
+    n, c, h, w = batch.shape
+    cols = min(nrow, n)
+    rows = math.ceil(n / cols)
+    step_h, step_w = h + padding, w + padding
+    canvas = torch.full((c, rows * step_h + padding, cols * step_w + padding), float(pad_value))
+    for i in range(n):
+        r, q = divmod(i, cols)
+        canvas[:, r * step_h + padding: r * step_h + padding + h,
+               q * step_w + padding: q * step_w + padding + w] = batch[i]
+    return canvas
 
 
 def layer_weights(model) -> list:
