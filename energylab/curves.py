@@ -65,7 +65,8 @@ CURVES: dict[str, Curve] = {
         "higher", "accuracy"),
     "train_accuracy": Curve(
         "training accuracy", "fraction correct",
-        "the same on the training set; far above test accuracy means overfitting", "higher", "accuracy"),
+        "the same on the training set; higher is better, but far above test accuracy means overfitting",
+        "higher", "accuracy"),
     "fine_tune_loss": Curve(
         "fine-tuning loss", "nats per example",
         "cross-entropy of the supervised head; lower is better", "lower", "fine-tuning loss"),
