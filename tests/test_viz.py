@@ -180,9 +180,9 @@ def test_distribution_figure_draws_the_top_configurations_as_pictures():
     data[[1, 6]] = 0.5
     fig = distribution_figure(model, data, configs=configs, title="tiny RBM", top=4, image_shape=(1, 3))
     model_bars, data_bars = fig.data
-    # ranked by max(data, model): config 6 (0.5 both), then 1 (data 0.5), then 0 (model 0.3), then 7
-    assert list(model_bars.customdata) == ["110", "001", "000", "111"]
-    assert list(model_bars.y) == pytest.approx([0.5, 0.02, 0.3, 0.1])
+    # ranked by max(data, model), ties in binary order: 1 (data 0.5), 6 (0.5 both), 0 (model 0.3), 7
+    assert list(model_bars.customdata) == ["001", "110", "000", "111"]
+    assert list(model_bars.y) == pytest.approx([0.02, 0.5, 0.3, 0.1])
     assert list(data_bars.y) == pytest.approx([0.5, 0.5, 0.0, 0.0])
     # one picture per bar pair, placed at its bar; white pixels where the configuration has ones
     assert [im.x for im in fig.layout.images] == [0, 1, 2, 3]
@@ -192,7 +192,7 @@ def test_distribution_figure_draws_the_top_configurations_as_pictures():
     from PIL import Image
     png = base64.b64decode(fig.layout.images[0].source.split(",", 1)[1])
     picture = torch.tensor(list(Image.open(io.BytesIO(png)).convert("L").getdata()), dtype=torch.float32)
-    assert {0, 255} <= set(picture.tolist())              # black and white pixels: 110 drawn
+    assert {0, 255} <= set(picture.tolist())              # black and white pixels: 001 drawn
     # KL = 0.5 log(0.5/0.5) + 0.5 log(0.5/0.02) over all 8 configurations, not just the drawn ones
     kl = 0.5 * math.log(0.5 / 0.02)
     assert f"{kl:.3f}" in fig.layout.title.text and "the other 4" in fig.layout.title.text
