@@ -38,7 +38,7 @@ class Param:
         return _schema.applies(self.when, values)
 
     def grid(self, include=None) -> list | None:
-        """The values a slider offers (1-2-5 per decade when `log`), the default among them; None
+        """The values a slider offers (1-2-3-5 per decade when `log`), the default among them; None
         where a slider does not fit. `include` adds one more value (e.g. read from a checkpoint)."""
         return _schema.grid(self, include)
 
@@ -121,7 +121,7 @@ TRAINING = (
     Param("driven_momentum", "float", 0.9, "driven sampler: autocorrelation of each chain's inverse temperature",
           0.0, 0.999, when={**SAMPLING, "sampler": ("driven",)}),
     Param("driven_std", "float", 0.6, "driven sampler: spread of the Gamma-distributed inverse temperatures",
-          0.01, 10.0, log=True, when={**SAMPLING, "sampler": ("driven",)}),
+          0.01, 10.0, when={**SAMPLING, "sampler": ("driven",)}),
     Param("method", "choice", "sampling", "negative phase from the sampler above, or without sampling from the "
           "second order TAP free energy (Gabrie et al. 2015; Bernoulli or Gaussian layers)",
           choices=("sampling", "tap")),

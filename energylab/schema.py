@@ -11,8 +11,8 @@ must hold for the parameter to mean anything:
 A condition is a tuple (or list) of accepted values, a single accepted value, or
 `{"not": values}`. Conditions stay plain data, so a schema is still JSON (`Param.to_dict`).
 
-`grid(p)` is the list of values a slider offers for `p`: 1-2-5 steps per decade on a log
-scale (`p.log`; a lower bound of 0 adds 0 below the decades, so a weight decay of 0.0001 is a
+`grid(p)` is the list of values a slider offers for `p`: round steps on a log
+scale (`p.log`, 1-2-3-5 per decade; a lower bound of 0 adds 0 below the decades, so a weight decay of 0.0001 is a
 notch, not an invisible sliver of a 0-0.1 track), a round step on a linear one. The
 default is *not* inserted: the registry's test checks that every default lies on its grid,
 so a UI can build the slider from the grid alone. `include=` adds a value read back from a
@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 
 MAX_NOTCHES = 201            # a slider with more stops than this is better typed in
+MANTISSAS = (1, 2, 3, 5)     # a log slider's stops in every decade (3: fine-tuning's lr 0.3 is a stop)
 
 
 def condition_holds(condition, value) -> bool:
@@ -46,7 +47,7 @@ def applies(when: dict | None, values: dict) -> bool:
 
 
 def _nice(x: float) -> float:
-    """The 1-2-5 number nearest below x (x > 0)."""
+    """The 1-2-5 number nearest below x (x > 0): a round linear step."""
     e = math.floor(math.log10(x))
     for m in (5, 2, 1):
         if m * 10 ** e <= x * (1 + 1e-9):
@@ -60,7 +61,7 @@ def _log_grid(low: float, high: float, default) -> list[float]:
         floor = _nice(default / 100) if default and default > 0 else _nice(high * 1e-4)
     values = {0.0} if low <= 0 else set()
     for e in range(math.floor(math.log10(floor)), math.ceil(math.log10(high)) + 1):
-        for m in (1, 2, 5):
+        for m in MANTISSAS:
             x = float(f"{m}e{e}")
             if floor * (1 - 1e-9) <= x <= high * (1 + 1e-9):
                 values.add(x)
@@ -88,9 +89,9 @@ def grid(p, include=None) -> list | None:
     elif p.log:
         values = _log_grid(p.low, p.high, p.default)
     else:
-        s = step(p)
-        n = int(round((p.high - p.low) / s))
-        values = [round(p.low + i * s, 12) for i in range(n + 1) if p.low + i * s <= p.high * (1 + 1e-12)]
+        s = step(p)             # the bounds, and the round multiples of the step between them
+        first, last = math.floor(p.low / s) + 1, math.ceil(p.high / s) - 1
+        values = sorted({float(p.low), float(p.high)} | {round(i * s, 12) for i in range(first, last + 1)})
     if include is not None and not any(_same(include, v) for v in values):
         values = sorted(values + [include])
     return values

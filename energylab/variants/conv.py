@@ -199,14 +199,20 @@ PARAMS = (
     Param("channels", "int", 1, "image channels", 1, 64),
     Param("pooling", "choice", "none", "probabilistic max-pooling of the hidden maps (Lee et al. 2009, 3.3)",
           choices=("none", "probabilistic-max")),
-    Param("pool_size", "int", 2, "side C of the C x C pooling blocks (with pooling)", 1, 16),
+    Param("pool_size", "int", 2, "side C of the C x C pooling blocks (with pooling)", 1, 16,
+          when={"pooling": ("probabilistic-max",)}),
     Param("sparsity_target", "float", 0.05, "target mean activation p of each filter's hidden units", 1e-4, 0.5,
-          live=True, log=True),
+          live=True, log=True, when={"sparsity_cost": {"not": (0,)}}),
     Param("sparsity_cost", "float", 0.0, "rate lambda pushing activations to the target (0: off)", 0.0, 100.0,
-          live=True),
+          live=True, log=True),
     INIT_STD,
 )
 REFERENCE = "Lee, Grosse, Ranganath & Ng 2009 (ICML), Convolutional deep belief networks"
+# What the pages need beyond the schema (registry.Variant): the conv layers bring their own sparsity
+# (sparsity_cost / sparsity_target), so the dense one of the training schema is not offered.
+GUIDE = dict(essentials=("n_filters", "sparsity_cost", "lr", "k"), unused=("sparsity_penalty", "target_activation"),
+             what_to_watch="each filter turns from noise into a small edge or stroke detector, and its feature map "
+                           "lights up where that stroke appears; the reconstruction error falls.")
 
 
 def _conv_factory(visible_type):
@@ -224,12 +230,14 @@ register(Variant(
     name="ConvRBM", factory=_conv_factory(Bernoulli), params=PARAMS,
     summary="convolutional RBM: shared filters, optional probabilistic max-pooling and sparsity",
     visible="Bernoulli", hidden="Bernoulli maps (or max-pooled blocks)", method="CD-k / PCD (autograd)",
-    reference=REFERENCE, training_defaults={"lr": 0.01, "batch_size": 32},
+    reference=REFERENCE, training_defaults={"lr": 0.01, "batch_size": 32}, **GUIDE,
+    dashboard_training={"epochs": 2000, "lr": 0.05},
 ))
 
 register(Variant(
     name="GaussianConvRBM", factory=_conv_factory(Gaussian), params=PARAMS,
     summary="convolutional RBM with unit-variance Gaussian visible units (standardise the data)",
     visible="Gaussian", hidden="Bernoulli maps (or max-pooled blocks)", method="CD-k / PCD (autograd)",
-    reference=REFERENCE, data_kinds=("real", "unit"), training_defaults={"lr": 0.001, "batch_size": 32},
+    reference=REFERENCE, data_kinds=("real", "unit"), training_defaults={"lr": 0.001, "batch_size": 32}, **GUIDE,
+    dashboard_training={"epochs": 2000, "lr": 0.01},
 ))
