@@ -219,5 +219,5 @@ register(Variant(
     data_kinds=_kinds(n for n in ("ConvRBM", "GaussianConvRBM") if n in VARIANTS), kinds_from="first_layer",
     essentials=("n_filters", "layer_epochs", "lr", "k"), what_to_watch=STACK_WATCH,
     unused=("sparsity_penalty", "target_activation"),
-    dashboard_training={"epochs": 300, "layer_epochs": "300,300", "lr": 0.05},
+    dashboard_training={"epochs": 300, "layer_epochs": "300,300"},
 ))
