@@ -250,6 +250,35 @@ def curves_figure(history, names: list[str] | None = None, title: str | None = N
     return fig
 
 
+# ------------------------------------------------------------ classifiers
+def confusion_figure(counts, title: str | None = None) -> go.Figure:
+    """A confusion matrix as a heatmap: row = true class, column = predicted, each cell the count
+    and its share of the row (the diagonal is what the classifier gets right)."""
+    counts = torch.as_tensor(counts).to(torch.float64)
+    share = counts / counts.sum(1, keepdim=True).clamp_min(1)
+    classes = [str(c) for c in range(counts.shape[0])]
+    fig = go.Figure(go.Heatmap(z=share.tolist(), x=classes, y=classes, colorscale="Blues", zmin=0, zmax=1,
+                               text=[[f"{int(c)}" for c in row] for row in counts.tolist()],
+                               texttemplate="%{text}", colorbar=dict(title="share of row"),
+                               hovertemplate="true %{y}, predicted %{x}: %{text} (%{z:.0%})<extra></extra>"))
+    accuracy = float(counts.diagonal().sum() / counts.sum().clamp_min(1))
+    fig.update_layout(title=f"{title + ' — ' if title else ''}accuracy {accuracy:.1%}", template="plotly_white",
+                      xaxis_title="predicted class", yaxis_title="true class", yaxis_autorange="reversed",
+                      height=420, margin=dict(t=50, l=60, r=20, b=50))
+    return fig
+
+
+def class_probability_figure(probs, true_class: int | None = None) -> go.Figure:
+    """p(y | x) for every class as bars, the true class in red."""
+    p = torch.as_tensor(probs).detach().to("cpu", torch.float64).flatten().tolist()
+    colors = ["crimson" if c == true_class else "steelblue" for c in range(len(p))]
+    fig = go.Figure(go.Bar(x=[str(c) for c in range(len(p))], y=p, marker_color=colors,
+                           hovertemplate="class %{x}: p = %{y:.3f}<extra></extra>"))
+    fig.update_layout(template="plotly_white", xaxis_title="class y", yaxis_title="p(y | x)",
+                      yaxis_range=[0, 1], height=260, margin=dict(t=20, l=60, r=20, b=40))
+    return fig
+
+
 # ------------------------------------------------------------ distributions
 # The exact-distribution panel lives in its own file (one concept a file); imported last, as it
 # draws its configurations with tile_images / to_png above.
