@@ -68,7 +68,10 @@ def hidden_maps(model, x: torch.Tensor) -> torch.Tensor | None:
 
 
 def is_classifier(model) -> bool:
-    return callable(getattr(model, "predict_proba", None))
+    """Whether the model predicts classes: a classification RBM, or a stack with a fine-tuned head
+    (a stack without one has predict_proba, but it refuses)."""
+    has_head = getattr(model, "head", True) is not None
+    return callable(getattr(model, "predict_proba", None)) and has_head
 
 
 @torch.no_grad()

@@ -70,6 +70,8 @@ def test_confusion_matrix_counts_predictions_against_labels():
     assert counts.diagonal().sum() > 100                                      # one epoch already classifies
     with pytest.raises(DataError, match="not a classifier"):
         confusion_matrix(el.make("RBM", n_visible=64), x, y)
+    assert el.explore.is_classifier(model) and not el.explore.is_classifier(el.make("DBN", n_visible=64))
+    assert el.explore.is_classifier(el.make("DBN", n_visible=64, fine_tune="head"))
     fig = el.viz.confusion_figure(counts)
     assert "accuracy" in fig.layout.title.text and fig.data[0].z[3][3] == pytest.approx(
         float(counts[3, 3] / counts[3].sum()))
