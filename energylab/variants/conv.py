@@ -35,6 +35,7 @@ from ..objectives import Sparse
 from ..rbm import RBM
 from ..registry import INIT_STD, Param, Variant, register
 from ..units import Bernoulli, Gaussian, Units, _flat_sum, uniform_like
+from ..units_continuous import StandardizedGaussian
 
 
 class ProbMaxPool(Units):
@@ -215,14 +216,25 @@ GUIDE = dict(essentials=("n_filters", "sparsity_cost", "lr", "k"), unused=("spar
                            "lights up where that stroke appears; the reconstruction error falls.")
 
 
+# Off by default so that records and checkpoints written before it existed load unchanged (a
+# standardising layer carries loc/scale buffers); the dashboard turns it on (dashboard_training).
+STANDARDIZE_CONV = Param("standardize", "bool", False, "standardise each pixel with the training set's mean / std "
+                         "(fitted once, stored in the model); recommended for Gaussian visible units")
+
+
+def _gaussian_visible(n_visible, standardize=False):
+    return StandardizedGaussian(n_visible) if standardize else Gaussian(n_visible)
+
+
 def _conv_factory(visible_type):
     def factory(n_visible, n_filters, filter_height, filter_width, image_height, image_width, channels,
-                pooling, pool_size, sparsity_target, sparsity_cost, init_std):
+                pooling, pool_size, sparsity_target, sparsity_cost, init_std, **visible_options):
         shape = image_shape(n_visible, channels, image_height, image_width)
         coupling = Conv2d(shape, n_filters, (filter_height, filter_width), init_std)
         hidden = (ProbMaxPool(coupling.hidden_shape, pool_size) if pooling == "probabilistic-max"
                   else Bernoulli(coupling.hidden_shape))
-        return ConvRBM(visible_type(n_visible), hidden, coupling, Sparse(sparsity_target, sparsity_cost))
+        return ConvRBM(visible_type(n_visible, **visible_options), hidden, coupling,
+                       Sparse(sparsity_target, sparsity_cost))
     return factory
 
 
@@ -236,9 +248,11 @@ register(Variant(
 ))
 
 register(Variant(
-    name="GaussianConvRBM", factory=_conv_factory(Gaussian), params=PARAMS,
+    name="GaussianConvRBM", factory=_conv_factory(_gaussian_visible), params=PARAMS + (STANDARDIZE_CONV,),
     summary="convolutional RBM with unit-variance Gaussian visible units (standardise the data)",
     visible="Gaussian", hidden="Bernoulli maps (or max-pooled blocks)", method="CD-k / PCD (autograd)",
     reference=REFERENCE, data_kinds=("real", "unit"), training_defaults={"lr": 0.001, "batch_size": 32}, **GUIDE,
-    dashboard_training={"epochs": 2000, "lr": 0.01},
+    # unit-variance units on raw [0, 1] pixels barely learn at lr 0.001 and blow up at 0.01; standardised
+    # pixels learn at 0.003 (reconstruction error -45 % in 600 batches)
+    dashboard_training={"epochs": 2000, "lr": 0.003, "standardize": True},
 ))
