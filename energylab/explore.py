@@ -59,7 +59,11 @@ def inpaint(model, x: torch.Tensor, known_mask: torch.Tensor, steps: int = 50, g
 @torch.no_grad()
 def hidden_maps(model, x: torch.Tensor) -> torch.Tensor | None:
     """A convolutional model's hidden activity for one input as pictures: (n_filters, H, W) of
-    p(h = 1 | v), one feature map per filter; None for a model whose hidden units have no layout."""
+    p(h = 1 | v), one feature map per filter (a convolutional stack: its first layer's); None for
+    a model whose hidden units have no layout."""
+    layers = getattr(model, "layers", None)
+    if layers is not None and hasattr(model, "depth"):   # a stack: its first layer's maps (it sees the image)
+        model = layers[0]
     shape = getattr(getattr(model, "coupling", None), "hidden_shape", None)
     if shape is None or len(shape) != 3:          # a dense layer's units are a list, not maps
         return None
