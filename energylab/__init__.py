@@ -17,6 +17,6 @@ from .trainer import Callback, Trainer, TrainingDiverged
 from . import variants  # noqa: E402,F401  (registers the named variants)
 
 __version__ = "0.1.0"
-__all__ = ["ais", "curves", "datasets", "explore", "progress", "dbm", "metrics", "tap", "schedules", "units", "viz", "load", "CheckpointError", "Dense", "History",
-           "RBM", "VARIANTS", "Param", "Variant", "make", "register", "CD", "PCD", "Callback", "Trainer",
-           "TrainingDiverged"]
+__all__ = ["ais", "curves", "datasets", "explore", "progress", "dbm", "metrics", "tap", "schedules", "units", "viz",
+           "load", "CheckpointError", "Dense", "History", "RBM", "VARIANTS", "Param", "Variant", "make", "register",
+           "CD", "PCD", "Callback", "Trainer", "TrainingDiverged"]
