@@ -57,6 +57,9 @@ def markdown(result: dict) -> str:
         lines += [f"Data-parallel CD-1 epoch (torch.distributed, gloo, 1 thread per process, global batch 256): "
                   f"1 process {d['seconds'][1]:.3f} s, 2 processes {d['seconds'][2]:.3f} s "
                   f"(speed-up {d['speed-up']:.2f}x on this machine's cores)", ""]
+    if result.get("import"):
+        from bench import import_time
+        lines += import_time.markdown(result["import"])
     lines += ["| other work | s (median) |", "|---|---|"]
     lines += [f"| {name} | {r['median_s']:.3f} |" for name, r in result["other"].items()]
     return "\n".join(lines) + "\n"
@@ -82,6 +85,8 @@ def main(argv=None):
     x, source = mnist_like(10000 if args.quick else 60000)
     x = x.to(device)
     result = {"machine": machine(), "data": f"{len(x):,} x 784 ({source})"}
+    from bench import import_time
+    result["import"] = import_time.run(5)
     result["cd1"] = cd1.run(x, args.reps, args.threads)
     from bench import where_time_goes
     result["where"] = where_time_goes.run(x[:20000])

@@ -6,7 +6,7 @@
     history = el.Trainer(model, lr=0.05, k=1, epochs=5).fit(data)
     el.metrics.pseudo_log_likelihood(model, el.datasets.binarize(data.test, "threshold"))
 """
-from . import ais, datasets, dbm, metrics, monitors, notebook, schedules, tap, units, viz
+from . import ais, curves, datasets, dbm, explore, metrics, monitors, notebook, progress, schedules, tap, units, viz
 from .checkpoint import CheckpointError, load
 from .couplings import Dense
 from .history import History
@@ -17,6 +17,6 @@ from .trainer import Callback, Trainer, TrainingDiverged
 from . import variants  # noqa: E402,F401  (registers the named variants)
 
 __version__ = "0.1.0"
-__all__ = ["ais", "datasets", "dbm", "metrics", "notebook", "tap", "schedules", "units", "viz", "load", "CheckpointError", "Dense", "History",
-           "RBM", "VARIANTS", "Param", "Variant", "make", "register", "CD", "PCD", "Callback", "Trainer",
-           "TrainingDiverged"]
+__all__ = ["ais", "curves", "datasets", "explore", "progress", "dbm", "metrics", "notebook", "tap", "schedules",
+           "units", "viz", "load", "CheckpointError", "Dense", "History", "RBM", "VARIANTS", "Param", "Variant",
+           "make", "register", "CD", "PCD", "Callback", "Trainer", "TrainingDiverged"]

@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 import torch
 
+from . import schema as _schema
 from .couplings import Dense
 from .errors import ConfigError
 from .rbm import RBM
@@ -32,6 +33,22 @@ class Param:
     choices: tuple = ()
     live: bool = False              # may change while a training run is going
     log: bool = False               # a slider for it should move on a log scale
+    #: applies only when other hyperparameters hold given values, e.g. {"sampler": ("pt",)} (schema.py)
+    when: dict | None = None
+
+    def applies(self, values: dict) -> bool:
+        """Whether this parameter means anything with these values of the others (`when`)."""
+        return _schema.applies(self.when, values)
+
+    def grid(self, include=None) -> list | None:
+        """The values a slider offers (1-2-3-5 per decade when `log`), the default among them; None
+        where a slider does not fit. `include` adds one more value (e.g. read from a checkpoint)."""
+        return _schema.grid(self, include)
+
+    @property
+    def step(self):
+        """A linear slider's step (None on a log scale: use `grid()`)."""
+        return _schema.step(self)
 
     def validate(self, value):
         """Return `value` coerced to the parameter's type, or raise a ValueError that says why."""
@@ -82,24 +99,32 @@ class Param:
         return d
 
 
+# Conditions (`Param.when`): the sampler's options mean something only when the negative phase samples.
+SAMPLING = {"method": ("sampling",)}
+PERSISTENT = {**SAMPLING, "sampler": ("pcd", "pt", "driven")}
+
 # Training hyperparameters every variant shares (a variant may override defaults).
 TRAINING = (
     Param("lr", "float", 0.1, "learning rate of the weight updates", 1e-5, 1.0, live=True, log=True),
-    Param("momentum", "float", 0.5, "momentum of the updates (Hinton's guide: 0.5, later 0.9)", 0.0, 0.99, live=True),
+    Param("momentum", "float", 0.5, "momentum of the updates (Hinton's guide: 0.5, later 0.9)", 0.0, 0.99, live=True,
+          when={"optimizer": ("sgd", "rmsprop")}),
     Param("weight_decay", "float", 1e-4, "L2 penalty on the weights (not the biases)", 0.0, 0.1, live=True, log=True),
-    Param("k", "int", 1, "Gibbs steps per update in the negative phase (CD-k / PCD-k)", 1, 100, live=True),
+    Param("k", "int", 1, "Gibbs steps per update in the negative phase (CD-k / PCD-k; TAP: relaxation rounds)",
+          1, 100, live=True),
     Param("sampler", "choice", "cd", "negative phase: contrastive divergence, persistent chains, parallel "
-          "tempering (pt) or the driven sampler", choices=("cd", "pcd", "pt", "driven")),
-    Param("n_chains", "int", 0, "persistent chains (pcd / pt / driven); 0 = one per example of a batch", 0, 100000),
+          "tempering (pt) or the driven sampler", choices=("cd", "pcd", "pt", "driven"), when=SAMPLING),
+    Param("n_chains", "int", 0, "persistent chains (pcd / pt / driven); 0 = one per example of a batch", 0, 100000,
+          when=PERSISTENT),
     Param("chain_init", "choice", "data", "where persistent chains start: the first batch, or uniform noise",
-          choices=("data", "random")),
+          choices=("data", "random"), when=PERSISTENT),
     Param("pt_temperatures", "int", 10, "parallel tempering: rungs of the geometric ladder of inverse temperatures",
-          2, 256),
-    Param("pt_min_beta", "float", 0.1, "parallel tempering: inverse temperature of the hottest rung", 0.001, 0.999),
+          2, 256, when={**SAMPLING, "sampler": ("pt",)}),
+    Param("pt_min_beta", "float", 0.1, "parallel tempering: inverse temperature of the hottest rung", 0.001, 0.999,
+          log=True, when={**SAMPLING, "sampler": ("pt",)}),
     Param("driven_momentum", "float", 0.9, "driven sampler: autocorrelation of each chain's inverse temperature",
-          0.0, 0.999),
+          0.0, 0.999, when={**SAMPLING, "sampler": ("driven",)}),
     Param("driven_std", "float", 0.6, "driven sampler: spread of the Gamma-distributed inverse temperatures",
-          0.01, 10.0),
+          0.01, 10.0, when={**SAMPLING, "sampler": ("driven",)}),
     Param("method", "choice", "sampling", "negative phase from the sampler above, or without sampling from the "
           "second order TAP free energy (Gabrie et al. 2015; Bernoulli or Gaussian layers)",
           choices=("sampling", "tap")),
@@ -109,13 +134,13 @@ TRAINING = (
     Param("optimizer", "choice", "sgd", "update rule: SGD with momentum, Adam or RMSProp (torch.optim)",
           choices=("sgd", "adam", "rmsprop")),
     Param("l1", "float", 0.0, "L1 penalty on the weights (pushes weights to exactly zero); 0 = off", 0.0, 0.1,
-          live=True),
+          live=True, log=True),
     Param("max_norm", "float", 0.0, "largest L2 norm of each hidden unit's incoming weights; 0 = off", 0.0, 100.0,
           live=True),
     Param("sparsity_penalty", "float", 0.0, "weight of the sparsity target on hidden activations (Hinton 2012, "
-          "11); 0 = off", 0.0, 10.0, live=True),
+          "11); 0 = off", 0.0, 10.0, live=True, log=True),
     Param("target_activation", "float", 0.1, "mean hidden activation the sparsity target aims for", 0.001, 0.999,
-          live=True),
+          live=True, log=True, when={"sparsity_penalty": {"not": (0,)}}),
     Param("freeze", "choice", "none", "parameters kept fixed during training",
           choices=("none", "weights", "visible_bias", "hidden_bias", "biases")),
     Param("sample_temperature", "float", 1.0, "temperature of the chains shown as model samples", 0.2, 5.0, live=True),
@@ -123,8 +148,10 @@ TRAINING = (
 
 
 @dataclass(frozen=True)
-class Variant:
-    """A named model: a factory composing engine parts, and the schema of its hyperparameters."""
+class Variant(_schema.VariantGuide):
+    """A named model: a factory composing engine parts, and the schema of its hyperparameters.
+    `VariantGuide` (schema.py) adds what a UI asks of it: which parameters apply, the live ones,
+    the dashboard's defaults, which way the main metric is good, the default dataset."""
 
     name: str
     factory: Callable[..., RBM]     # factory(n_visible, **model hyperparameters) -> model
@@ -139,6 +166,26 @@ class Variant:
     #: a choice hyperparameter naming the variant that sees the data (a stack's "first_layer"): the
     #: kinds accepted then depend on its value, and `data_kinds` lists every kind some choice accepts
     kinds_from: str = ""
+    #: a few hyperparameters a first-time user should see (the rest go under "Advanced");
+    #: empty: the first model hyperparameter, lr and k
+    essentials: tuple = ()
+    #: two lines for a student: what the pictures and the main curve should do while it learns
+    what_to_watch: str = ("the weights turn from noise into strokes and the reconstruction error falls; "
+                          "samples come to look like the data.")
+    #: values the dashboard starts from instead of the schema's (training ones, and model ones such as
+    #: a stack's `layer_epochs`): long enough to watch, and a stack that reaches its top layer in minutes
+    dashboard_training: dict = field(default_factory=lambda: {"epochs": 2000})
+    #: the curve that shows learning best (a name in `curves.CURVES`, which says which way is good)
+    main_metric: str = "recon_error"
+    #: training hyperparameters this variant ignores (a classifier's exact gradient needs no sampler)
+    unused: tuple = ()
+    #: the dataset a new run starts on; empty: the first registered dataset of a kind it accepts
+    default_dataset: str = ""
+
+    def __post_init__(self):
+        if not self.essentials:
+            names = [self.params[0].name] if self.params else []
+            object.__setattr__(self, "essentials", tuple(names + ["lr", "k"]))
 
     @property
     def training(self) -> tuple:

@@ -14,39 +14,16 @@ import plotly.graph_objects as go
 import torch
 from PIL import Image
 from plotly.subplots import make_subplots
-from torchvision.utils import make_grid
 
+from .curves import CURVES, NOT_CURVES, curve, label  # noqa: F401  (label: viz.label)
 from .history import History, evenly_spaced
 
-# Display names for metric keys; keys not listed are shown as they are.
-METRIC_LABELS = {
-    "recon_error": "reconstruction error",
-    "free_energy_data": "free energy (data)",
-    "free_energy_model": "free energy (model samples)",
-    "free_energy_test": "free energy (held-out)",
-    "free_energy_gap": "free-energy gap (held-out − train)",
-    "pseudo_log_likelihood": "log pseudo-likelihood (exact)",
-    "pseudo_log_likelihood_1bit": "log pseudo-likelihood (one-bit estimate)",
-    "exact_kl": "exact KL(data ‖ model)",
-    "accuracy": "test accuracy",
-    "energy_distance": "energy distance (data vs model particles)",
-    "weight_participation": "weight participation ratio",
-    "weight_square": "mean squared weight",
-    "exact_log_likelihood": "exact log-likelihood",
-    "ais_log_likelihood": "AIS log-likelihood",
-    "log_partition": "log Z",
-    "weight_norm": "weight norm",
-    "grad_norm": "gradient norm",
-}
+# Display names for metric keys (the full table, with units and help, is curves.CURVES).
+METRIC_LABELS = {name: c.label for name, c in CURVES.items()}
 # Short names for hyperparameters in change markers.
 PARAM_LABELS = {"learning_rate": "lr", "lr": "lr", "momentum": "momentum",
                 "weight_decay": "weight decay", "k": "CD-k", "batch_size": "batch"}
-# Bookkeeping columns that are not curves worth plotting by default.
-_NOT_CURVES = {"epoch", "time", "elapsed", "wall_time", "samples_per_s"}
-
-
-def label(key: str) -> str:
-    return METRIC_LABELS.get(key, key)
+_NOT_CURVES = NOT_CURVES          # bookkeeping columns, not curves worth plotting by default
 
 
 # ------------------------------------------------------------------ images
@@ -102,9 +79,24 @@ def tile_images(x: torch.Tensor, image_shape=None, nrow: int | None = None,
         raise ValueError(f"images need 1 or 3 channels, got {batch.shape[1]}")
     n = batch.shape[0]
     nrow = nrow or math.ceil(math.sqrt(n))
-    grid = make_grid(batch, nrow=nrow, padding=padding, pad_value=pad_value)
-    # make_grid repeats a single channel into RGB; give grey back as (H, W)
+    grid = _grid(batch, nrow, padding, pad_value)
     return grid[0] if batch.shape[1] == 1 else grid
+
+
+def _grid(batch: torch.Tensor, nrow: int, padding: int, pad_value: float) -> torch.Tensor:
+    """(C, H', W') canvas: the (N, C, h, w) tiles in rows of `nrow`, `padding` pixels of
+    `pad_value` around every tile (torchvision's make_grid layout, without importing torchvision,
+    whose import pulls in every model it ships and doubles `import energylab`)."""
+    n, c, h, w = batch.shape
+    cols = min(nrow, n)
+    rows = math.ceil(n / cols)
+    step_h, step_w = h + padding, w + padding
+    canvas = torch.full((c, rows * step_h + padding, cols * step_w + padding), float(pad_value))
+    for i in range(n):
+        r, q = divmod(i, cols)
+        canvas[:, r * step_h + padding: r * step_h + padding + h,
+               q * step_w + padding: q * step_w + padding + w] = batch[i]
+    return canvas
 
 
 def layer_weights(model) -> list:
@@ -200,18 +192,10 @@ def save_png(img: torch.Tensor, path, scale: int = 1) -> str:
 
 # ------------------------------------------------------------------ curves
 def _family(key: str) -> str:
-    """Metrics sharing a y axis: same units and a comparable scale."""
-    if "likelihood" in key:
-        return "log-likelihood (nats)"
-    if key.endswith("_gap"):
-        # a difference near 0 on the free energies' axis (values near -50) would be a flat line
-        # and would flatten them too: a gap gets its own row
-        return label(key)
-    if key.startswith("free_energy"):
-        return "free energy"
-    if "error" in key:
-        return "reconstruction error"
-    return label(key)
+    """The panel a metric is drawn in, titled with its unit: curves share a y axis only when they
+    measure the same thing on a comparable scale (a gap near 0 gets its own panel, or it and the
+    free energies near -50 would both be flat lines)."""
+    return curve(key).title
 
 
 def _fmt(value) -> str:
@@ -241,7 +225,8 @@ def curves_figure(history, names: list[str] | None = None, title: str | None = N
                         vertical_spacing=min(0.08, 0.3 / rows), subplot_titles=families)
     for name, (steps, values) in series.items():
         fig.add_trace(go.Scatter(
-            x=steps, y=values, name=label(name),
+            x=steps, y=values, name=label(name), customdata=[curve(name).help] * len(steps),
+            hovertemplate="step %{x}<br>%{y:.4g}<br><i>%{customdata}</i><extra>" + label(name) + "</extra>",
             # a rarely logged metric is a handful of points: show them
             mode="lines+markers" if len(steps) <= 50 else "lines",
         ), row=families.index(_family(name)) + 1, col=1)
@@ -265,44 +250,36 @@ def curves_figure(history, names: list[str] | None = None, title: str | None = N
     return fig
 
 
-# ------------------------------------------------------------ distributions
-def distribution_figure(probs_model, probs_data, configs=None, title: str | None = None,
-                        log_y: bool = False) -> go.Figure:
-    """Exact model distribution over all 2^n visible configurations against
-    the data distribution: bars for the model, diamonds for the data.
-
-    Watching the bars grow under the diamonds is the picture of learning in a
-    tiny RBM. ``configs`` (2^n, n), in the same order as the probabilities,
-    puts each configuration's bit pattern in the hover text; the title reports
-    KL(data ‖ model), which reaches 0 only when the model matches the data.
-    """
-    pm = torch.as_tensor(probs_model).detach().to("cpu", torch.float64).flatten()
-    pd = torch.as_tensor(probs_data).detach().to("cpu", torch.float64).flatten()
-    if pm.shape != pd.shape:
-        raise ValueError(f"{pm.numel()} model probabilities but {pd.numel()} data probabilities")
-    index = list(range(pm.numel()))
-    if configs is not None:
-        rows = torch.as_tensor(configs).reshape(pm.numel(), -1).to(torch.int64).tolist()
-        hover = ["".join(str(b) for b in r) for r in rows]
-    else:
-        hover = [str(i) for i in index]
-
-    support = pd > 0
-    with torch.no_grad():
-        ratio = pd[support] / pm[support]
-        kl = float((pd[support] * ratio.log()).sum()) if bool((pm[support] > 0).all()) else math.inf
-    fig = go.Figure()
-    fig.add_trace(go.Bar(x=index, y=pm.tolist(), name="model p(v)", customdata=hover,
-                         hovertemplate="v=%{customdata}<br>model %{y:.4f}<extra></extra>"))
-    data_index = [i for i in index if bool(support[i])]
-    fig.add_trace(go.Scatter(
-        x=data_index, y=[float(pd[i]) for i in data_index], mode="markers", name="data",
-        marker=dict(symbol="diamond", size=9, color="crimson"),
-        customdata=[hover[i] for i in data_index],
-        hovertemplate="v=%{customdata}<br>data %{y:.4f}<extra></extra>"))
-    heading = f"KL(data ‖ model) = {kl:.3f} nats"
-    fig.update_layout(title=f"{title} — {heading}" if title else heading,
-                      template="plotly_white", bargap=0.1,
-                      xaxis_title="visible configuration", yaxis_title="probability",
-                      yaxis_type="log" if log_y else "linear")
+# ------------------------------------------------------------ classifiers
+def confusion_figure(counts, title: str | None = None) -> go.Figure:
+    """A confusion matrix as a heatmap: row = true class, column = predicted, each cell the count
+    and its share of the row (the diagonal is what the classifier gets right)."""
+    counts = torch.as_tensor(counts).to(torch.float64)
+    share = counts / counts.sum(1, keepdim=True).clamp_min(1)
+    classes = [str(c) for c in range(counts.shape[0])]
+    fig = go.Figure(go.Heatmap(z=share.tolist(), x=classes, y=classes, colorscale="Blues", zmin=0, zmax=1,
+                               text=[[f"{int(c)}" for c in row] for row in counts.tolist()],
+                               texttemplate="%{text}", colorbar=dict(title="share of row"),
+                               hovertemplate="true %{y}, predicted %{x}: %{text} (%{z:.0%})<extra></extra>"))
+    accuracy = float(counts.diagonal().sum() / counts.sum().clamp_min(1))
+    fig.update_layout(title=f"{title + ' — ' if title else ''}accuracy {accuracy:.1%}", template="plotly_white",
+                      xaxis_title="predicted class", yaxis_title="true class", yaxis_autorange="reversed",
+                      height=420, margin=dict(t=50, l=60, r=20, b=50))
     return fig
+
+
+def class_probability_figure(probs, true_class: int | None = None) -> go.Figure:
+    """p(y | x) for every class as bars, the true class in red."""
+    p = torch.as_tensor(probs).detach().to("cpu", torch.float64).flatten().tolist()
+    colors = ["crimson" if c == true_class else "steelblue" for c in range(len(p))]
+    fig = go.Figure(go.Bar(x=[str(c) for c in range(len(p))], y=p, marker_color=colors,
+                           hovertemplate="class %{x}: p = %{y:.3f}<extra></extra>"))
+    fig.update_layout(template="plotly_white", xaxis_title="class y", yaxis_title="p(y | x)",
+                      yaxis_range=[0, 1], height=260, margin=dict(t=20, l=60, r=20, b=40))
+    return fig
+
+
+# ------------------------------------------------------------ distributions
+# The exact-distribution panel lives in its own file (one concept a file); imported last, as it
+# draws its configurations with tile_images / to_png above.
+from .viz_distribution import binary_configs, distribution_figure  # noqa: E402,F401

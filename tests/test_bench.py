@@ -50,3 +50,5 @@ def test_bench_parts_run_and_report(tmp_path):
     table = markdown(result)
     assert "| energylab | 0.550 |" in table and "Learnergy 2.0.2 | — | absent" in table
     assert "matrix products" in table and "ratio" in table
+    result["import"] = {"torch": summary([2.0, 2.2]), "energylab": summary([2.2, 2.4]), "ratio": 1.1}
+    assert "`import energylab` 2.30 s" in markdown(result) and "ratio 1.10" in markdown(result)

@@ -1,5 +1,6 @@
 """viz: grid arithmetic, tile placement, PNG output and the Plotly figures."""
 import io
+import math
 import os
 
 import pytest
@@ -132,21 +133,71 @@ def test_free_energy_gap_gets_its_own_row():
     assert axis["free energy (data)"] == axis["free energy (held-out)"]
     assert axis["free-energy gap (held-out − train)"] != axis["free energy (data)"]
     titles = [a.text for a in fig.layout.annotations]
-    assert "free energy" in titles and "free-energy gap (held-out − train)" in titles
+    assert "free energy (energy units)" in titles and "free-energy gap (energy units)" in titles
 
 
-def test_distribution_figure():
+def test_every_panel_is_titled_with_what_it_holds_and_its_unit():
+    """No exact pseudo-likelihood inside a panel titled log-likelihood: a panel holds one kind of measure."""
+    h = History()
+    for step in range(0, 100, 10):
+        h.log(step, pseudo_log_likelihood=-30.0 + step / 10, exact_log_likelihood=-20.0 + step / 20,
+              recon_error=0.2 - step / 1000, accuracy=0.5 + step / 400, energy_distance=1.0)
+    fig = curves_figure(h)
+    panel = {a.text: a.yref for a in fig.layout.annotations}
+    row = {t.name: t.yaxis for t in fig.data}
+    assert row["log pseudo-likelihood (exact)"] != row["log-likelihood (exact)"]
+    assert "log pseudo-likelihood (nats per example)" in panel and "log-likelihood (nats per example)" in panel
+    assert "accuracy (fraction correct)" in panel and "reconstruction error (mean squared error per pixel)" in panel
+    assert all("better" in t.customdata[0] for t in fig.data if t.name != "energy distance, data vs model particles")
+
+
+def test_curve_table_explains_every_recorded_name():
+    """Every metric the engine records (trainer, stacks, monitors) has a label, a unit and help that says
+    which way is good, or says it is a diagnostic; bookkeeping columns are not curves."""
+    from energylab import curves, monitors
+    recorded = {"recon_error", "free_energy_data", "free_energy_model", "free_energy_test", "free_energy_gap",
+                "pseudo_log_likelihood", "pseudo_log_likelihood_1bit", "exact_log_likelihood", "accuracy",
+                "swap_rate", "stack_recon_error", "stack_recon_error_test", "fine_tune_loss", "train_accuracy",
+                "exact_kl"} | {m for m in monitors.METRICS}
+    for name in recorded:
+        c = curves.CURVES[name]
+        assert c.label and c.help and c.panel and c.better in ("lower", "higher", "")
+        if c.better:
+            assert "better" in c.help, name
+    for name in ("energy_distance", "weight_participation", "free_energy_gap"):
+        assert len(curves.CURVES[name].help) > 60, name           # explained, not just named
+    assert curves.is_better("recon_error", 0.1, 0.2) and curves.is_better("accuracy", 0.9, 0.8)
+    assert not curves.is_better("weight_square", 2.0, 1.0)
+    assert curves.curve("my_metric").label == "my_metric" and "layer" in curves.NOT_CURVES
+
+
+def test_distribution_figure_draws_the_top_configurations_as_pictures():
     n = 3
-    configs = torch.tensor([[(i >> b) & 1 for b in range(n)] for i in range(2 ** n)])
-    model = torch.full((8,), 1 / 8)
+    configs = viz.binary_configs(n)
+    assert configs[6].tolist() == [1, 1, 0] and len(configs) == 8
+    model = torch.tensor([0.3, 0.02, 0.02, 0.02, 0.02, 0.02, 0.5, 0.1])
     data = torch.zeros(8)
     data[[1, 6]] = 0.5
-    fig = distribution_figure(model, data, configs=configs, title="tiny RBM")
-    assert len(fig.data) == 2
-    assert list(fig.data[0].x) == list(range(8)) and list(fig.data[1].x) == [1, 6]
-    assert fig.data[0].customdata[6] == "011"
-    assert "KL" in fig.layout.title.text
-    assert "1.386" in fig.layout.title.text  # KL = 2 * 0.5 * log(0.5 / 0.125) = log 4
+    fig = distribution_figure(model, data, configs=configs, title="tiny RBM", top=4, image_shape=(1, 3))
+    model_bars, data_bars = fig.data
+    # ranked by max(data, model), ties in binary order: 1 (data 0.5), 6 (0.5 both), 0 (model 0.3), 7
+    assert list(model_bars.customdata) == ["001", "110", "000", "111"]
+    assert list(model_bars.y) == pytest.approx([0.02, 0.5, 0.3, 0.1])
+    assert list(data_bars.y) == pytest.approx([0.5, 0.5, 0.0, 0.0])
+    # one picture per bar pair, placed at its bar; white pixels where the configuration has ones
+    assert [im.x for im in fig.layout.images] == [0, 1, 2, 3]
+    import base64
+    import io
+
+    from PIL import Image
+    png = base64.b64decode(fig.layout.images[0].source.split(",", 1)[1])
+    picture = torch.tensor(list(Image.open(io.BytesIO(png)).convert("L").getdata()), dtype=torch.float32)
+    assert {0, 255} <= set(picture.tolist())              # black and white pixels: 001 drawn
+    # KL = 0.5 log(0.5/0.5) + 0.5 log(0.5/0.02) over all 8 configurations, not just the drawn ones
+    kl = 0.5 * math.log(0.5 / 0.02)
+    assert f"{kl:.3f}" in fig.layout.title.text and "the other 4" in fig.layout.title.text
+    assert "p = 0.080" in fig.layout.title.text            # the model's mass outside the four drawn
+    assert len(distribution_figure(model, data).layout.images) == 8      # default configs: binary order
     with pytest.raises(ValueError):
         distribution_figure(torch.ones(4) / 4, torch.ones(8) / 8)
 

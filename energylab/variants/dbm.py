@@ -27,4 +27,11 @@ register(Variant(
     visible="Bernoulli", hidden="Bernoulli (every layer)", method="mean-field + PCD (layerwise pretraining)",
     reference="Salakhutdinov & Hinton 2009; Salakhutdinov & Hinton 2012",
     data_kinds=("binary", "unit"), training_defaults={"lr": 0.01, "k": 5},
+    # its own persistent chains and mean-field phase: the schema's sampler options do not apply
+    unused=("sampler", "n_chains", "chain_init", "pt_temperatures", "pt_min_beta", "driven_momentum", "driven_std",
+            "method"),
+    essentials=("hidden_layers", "lr", "k"),
+    dashboard_training={"epochs": 2000, "lr": 0.05},     # lr 0.01 barely moves in a minute
+    what_to_watch="the first layer's weights turn into strokes while every layer is trained at once; "
+                  "the reconstruction error falls and samples from the persistent chains start to look like digits.",
 ))

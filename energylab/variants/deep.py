@@ -41,12 +41,14 @@ def _kinds(names) -> tuple:
 
 LAYER_EPOCHS = Param("layer_epochs", "ints", "", "epochs of each layer, e.g. '20,10' (empty: the trainer's "
                      "epochs for every layer)", 1, 10000)
+FINE_TUNING = {"fine_tune": ("head", "all")}      # the head's settings apply only with a head
 FINE_TUNE = (
     Param("fine_tune", "choice", "off", "supervised softmax head after pretraining: off, head only (frozen "
           "features) or all layers by backpropagation", choices=("off", "head", "all")),
-    Param("n_classes", "int", 10, "number of classes of the fine-tuning head", 2, 10000),
-    Param("fine_tune_epochs", "int", 10, "epochs of supervised fine-tuning", 1, 10000),
-    Param("fine_tune_lr", "float", 0.3, "learning rate of fine-tuning (SGD, momentum 0.9)", 1e-5, 1.0, log=True),
+    Param("n_classes", "int", 10, "number of classes of the fine-tuning head", 2, 10000, when=FINE_TUNING),
+    Param("fine_tune_epochs", "int", 10, "epochs of supervised fine-tuning", 1, 10000, when=FINE_TUNING),
+    Param("fine_tune_lr", "float", 0.3, "learning rate of fine-tuning (SGD, momentum 0.9)", 1e-5, 1.0, log=True,
+          when=FINE_TUNING),
 )
 DENSE = (
     Param("hidden_layers", "ints", "128,64", "hidden units of each layer, bottom to top, e.g. '256,64'", 1, 100000),
@@ -155,7 +157,8 @@ CONV = (
           choices=tuple(n for n in ("ConvRBM", "GaussianConvRBM") if n in VARIANTS)),
     Param("pooling", "choice", "none", "probabilistic max-pooling in every layer (Lee et al. 2009, 3.3)",
           choices=("none", "probabilistic-max")),
-    Param("pool_size", "int", 2, "side C of the C x C pooling blocks (with pooling)", 1, 16),
+    Param("pool_size", "int", 2, "side C of the C x C pooling blocks (with pooling)", 1, 16,
+          when={"pooling": ("probabilistic-max",)}),
     Param("image_height", "int", 0, "image height (0: square, from n_visible / channels)", 0, 4096),
     Param("image_width", "int", 0, "image width (0: square, from n_visible / channels)", 0, 4096),
     Param("channels", "int", 1, "image channels", 1, 64),
@@ -182,12 +185,19 @@ def conv_dbn(n_visible, n_filters, filter_sizes, first_layer, pooling, pool_size
 
 
 STACK_METHOD = "greedy layerwise CD-k / PCD on cached features; optional softmax fine-tuning"
+STACK_WATCH = ("layer 1 trains first (its filters turn into strokes), then layer 2 on layer 1's features, and so on: "
+               "each layer's reconstruction error falls in its turn; the page names the layer in training.")
+# On the dashboard every layer gets a few hundred epochs (about a minute each on the class server), so
+# a student sees the stack move through all its layers; the command line keeps the schema's defaults.
+DENSE_GUIDE = dict(essentials=("hidden_layers", "layer_epochs", "lr", "k"), what_to_watch=STACK_WATCH,
+                   dashboard_training={"epochs": 300, "layer_epochs": "300,300"})
 
 register(Variant(
     name="DBN", factory=dbn, params=DENSE,
     summary="deep belief network: RBMs trained greedily on the cached features of the layer below",
     visible="first layer's", hidden="Bernoulli (top RBM)", method=STACK_METHOD,
     reference="Hinton, Osindero & Teh 2006 (Neural Computation)", data_kinds=_kinds(FIRST), kinds_from="first_layer",
+    **DENSE_GUIDE,
 ))
 
 register(Variant(
@@ -198,7 +208,7 @@ register(Variant(
     summary="DBN whose layers pass up probabilities reinforced by the normalised rectified pre-activation",
     visible="first layer's", hidden="Bernoulli (top RBM)", method=STACK_METHOD,
     reference="Roder, Passos, Ribeiro, Pereira, Papa & Rossi 2020 (ICAISC)", data_kinds=_kinds(FIRST),
-    kinds_from="first_layer",
+    kinds_from="first_layer", **DENSE_GUIDE,
 ))
 
 register(Variant(
@@ -207,4 +217,7 @@ register(Variant(
     visible="first layer's", hidden="Bernoulli maps (top ConvRBM)", method=STACK_METHOD,
     reference="Lee, Grosse, Ranganath & Ng 2009 (ICML)", training_defaults={"lr": 0.01, "batch_size": 32},
     data_kinds=_kinds(n for n in ("ConvRBM", "GaussianConvRBM") if n in VARIANTS), kinds_from="first_layer",
+    essentials=("n_filters", "layer_epochs", "lr", "k"), what_to_watch=STACK_WATCH,
+    unused=("sparsity_penalty", "target_activation"),
+    dashboard_training={"epochs": 300, "layer_epochs": "300,300"},
 ))

@@ -41,6 +41,9 @@ ENERGY_FORM = Param("energy_form", "choice", "hinton", "energy of the learned-va
 STANDARDIZE = Param("standardize", "bool", True, "standardise each visible unit with the training set's "
                     "mean / std (fitted once, stored in the model)")
 REAL = ("real", "unit", "binary")       # a Gaussian layer takes any finite data
+GUIDE = dict(essentials=("n_hidden", "lr", "k"), dashboard_training={"epochs": 2000, "lr": 0.01},
+             what_to_watch="the weights turn from noise into smooth blobs and strokes and the reconstruction error "
+                           "(in the data's own units) falls; real-valued samples are noisier than binary ones.")
 
 
 def _gaussian(n_visible, sigma, standardize, learned=False, energy_form="hinton"):
@@ -80,7 +83,7 @@ register(Variant(
     summary="Gaussian-Bernoulli RBM: real-valued visible units with a fixed sigma",
     visible="Gaussian (fixed sigma)", hidden="Bernoulli", method="CD-k / PCD",
     reference="Hinton & Salakhutdinov 2006; Hinton 2012 (practical guide, 13.2)",
-    data_kinds=REAL, training_defaults=GAUSSIAN_TRAINING,
+    data_kinds=REAL, training_defaults=GAUSSIAN_TRAINING, **GUIDE,
 ))
 
 register(Variant(
@@ -89,7 +92,7 @@ register(Variant(
     summary="Gaussian-Bernoulli RBM with a learned per-unit variance (sigma = exp(log_sigma))",
     visible="Gaussian (learned sigma)", hidden="Bernoulli", method="CD-k / PCD (autograd)",
     reference="Cho, Ilin & Raiko 2011 (ICANN)",
-    data_kinds=REAL, training_defaults=GAUSSIAN_TRAINING,
+    data_kinds=REAL, training_defaults=GAUSSIAN_TRAINING, **GUIDE,
 ))
 
 register(Variant(
@@ -97,7 +100,7 @@ register(Variant(
     summary="Gaussian visible units, noisy rectified linear hidden units (approximate free energy)",
     visible="Gaussian", hidden="noisy ReLU", method="CD-k / PCD",
     reference="Nair & Hinton 2010 (ICML)",
-    data_kinds=REAL, training_defaults=GAUSSIAN_TRAINING,
+    data_kinds=REAL, training_defaults=GAUSSIAN_TRAINING, **GUIDE,
 ))
 
 register(Variant(
@@ -105,7 +108,7 @@ register(Variant(
     summary="Gaussian visible units, deterministic SELU hidden units (approximate free energy)",
     visible="Gaussian", hidden="SELU (deterministic)", method="CD-k / PCD",
     reference="Klambauer et al. 2017 (NeurIPS); Learnergy's GaussianSeluRBM",
-    data_kinds=REAL, training_defaults=GAUSSIAN_TRAINING,
+    data_kinds=REAL, training_defaults=GAUSSIAN_TRAINING, **GUIDE,
 ))
 
 register(Variant(
