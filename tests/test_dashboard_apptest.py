@@ -128,8 +128,11 @@ def test_explore_page_works_for_stacks_conv_and_other_models(app, tmp_path, vari
     if dataset == "digits":
         app.button(key="chain.step").click().run()
         assert not app.exception, [e.value for e in app.exception]
-        assert len(app.get("image")) == 2                  # the chains, the inpainting
-        assert len(app.get("plotly_chart")) == 1           # the hidden units of the chosen test image
+        # the chains and the inpainting; a conv model adds its feature maps as a picture, a classifier
+        # adds its confusion matrix and p(y|x) to the hidden units' chart
+        images, charts = {"ConvRBM": (3, 0), "DiscriminativeRBM": (3, 3)}.get(variant, (2, 1))
+        assert len(app.get("image")) == images
+        assert len(app.get("plotly_chart")) == charts
     else:
         assert len(app.get("plotly_chart")) == 1           # the landscape
 
