@@ -24,8 +24,6 @@ import energylab as el
 from energylab.runmanager import RunManager
 from energylab.runrecord import safe_name
 
-# The dashboard trains longer than the schema's default so there is time to watch (stop any time).
-DASHBOARD_DEFAULTS = {"epochs": 10000}
 DATASET_NOTES = {"mnist": "download", "fashion-mnist": "download", "kmnist": "download"}
 
 
@@ -65,14 +63,12 @@ def linear_grid(low: float, high: float, default: float, n: int = 100) -> list[f
 
 
 def slider_grid(p: el.Param) -> list[float] | None:
-    """The fixed options of a float parameter's slider (None: not a slider). They depend on the
-    schema only, never on the value in use, so the widget keeps its identity while a run changes."""
-    if p.kind != "float" or p.low is None or p.high is None:
+    """The fixed stops of a float parameter's slider (None: not a slider), from the schema
+    (`Param.grid`, the default always a stop). They depend on the schema only, never on the value
+    in use, so the widget keeps its identity while a run changes."""
+    if p.kind != "float":
         return None
-    if p.log:                          # a log slider; a lower end of 0 stays reachable ("off")
-        low = p.low if p.low > 0 else min(1e-6, p.default / 10 if p.default > 0 else 1e-6)
-        return ([0.0] if p.low <= 0 else []) + log_grid(low, p.high, p.default)
-    return linear_grid(p.low, p.high, p.default)
+    return p.grid()
 
 
 def nearest(grid: list[float], value: float) -> float:

@@ -13,8 +13,8 @@ import time
 import streamlit as st
 
 import energylab as el
-from common import (DASHBOARD_DEFAULTS, attach, attached_run, control_token, dataset_label, datasets_for, fmt,
-                    manager, nearest, owner_label, param_widget, session_token, slider_grid)
+from common import (attach, attached_run, control_token, dataset_label, datasets_for, fmt, manager, nearest,
+                    owner_label, param_widget, session_token, slider_grid)
 from energylab.errors import EnergylabError
 from energylab.history import History
 from energylab.runmanager import RunLimitReached
@@ -55,6 +55,12 @@ def _safe(f):
 
 
 # -- sidebar: what to train -------------------------------------------------------------------
+def widget_key(variant: str, p, fit: dict, kind: str) -> str:
+    """A stable key per variant and parameter (a stack's data-dependent first layer per data kind)."""
+    group = "model" if p in el.VARIANTS[variant].params else "train"
+    return f"cfg.{variant}.{group}.{p.name}" + (f".{kind}" if p.name in fit else "")
+
+
 def sidebar(current):
     with st.sidebar:
         st.text_input("your name (shown to the instructor)", key="owner_name", max_chars=40,
@@ -66,6 +72,8 @@ def sidebar(current):
         st.caption(f"{variant.summary}. {variant.visible} visible, {variant.hidden} hidden; "
                    f"{variant.method}. _{variant.reference}_")
         names = datasets_for(variant)
+        first = variant.dataset()
+        names = [first] + [n for n in names if n != first] if first in names else names
         dataset = st.selectbox("dataset", names, key=f"cfg.{name}.dataset", format_func=dataset_label,
                                help="digits and bars-and-stripes are bundled and work offline")
         options = {}
@@ -74,14 +82,24 @@ def sidebar(current):
                                         help="n x n pixels; 3x3 is small enough for the exact distribution panel")
         kind = el.datasets.DATASETS[dataset].kind
         fit = variant.defaults_for_kind(kind)        # e.g. a DBN's first layer for real-valued data
-        with st.expander("2 · Architecture", expanded=False):
-            model = {p.name: param_widget(p, f"cfg.{name}.model.{p.name}" + (f".{kind}" if p.name in fit else ""),
-                                          fit.get(p.name)) for p in variant.params}
-        with st.expander("3 · Training method and hyperparameters", expanded=False):
-            st.caption("⚡ marks values you can change while the run trains.")
-            training = {p.name: param_widget(p, f"cfg.{name}.train.{p.name}", DASHBOARD_DEFAULTS.get(p.name))
-                        for p in variant.training}
-        st.header("4 · Train")
+        defaults = {**variant.dashboard_defaults(), **fit}
+        values = {p.name: st.session_state.get(widget_key(name, p, fit, kind), defaults.get(p.name, p.default))
+                  for p in variant.schema}
+        shown = [p for p in variant.applicable(values)]           # e.g. pt_* only with sampler="pt"
+        essential = [p for p in shown if p.name in variant.essentials]
+        rest = [p for p in shown if p.name not in variant.essentials]
+        chosen = {p.name: param_widget(p, widget_key(name, p, fit, kind), defaults.get(p.name)) for p in essential}
+        with st.expander("2 · Advanced settings", expanded=False):
+            st.caption("⚡ marks values you can change while the run trains. Settings that do not apply to "
+                       "the choices above are hidden.")
+            chosen.update({p.name: param_widget(p, widget_key(name, p, fit, kind), defaults.get(p.name))
+                           for p in rest})
+        model = {p.name: chosen[p.name] for p in variant.params if p.name in chosen}
+        training = {p.name: chosen[p.name] for p in variant.training if p.name in chosen}
+        model.update({n: v for n, v in defaults.items() if n not in model and n in {p.name for p in variant.params}})
+        dropped = {p.name for p in variant.training} - set(training) - set(variant.unused)
+        training.update({n: v for n, v in variant.dashboard_defaults("training").items() if n in dropped})
+        st.header("3 · Train")
         position = manager().queue_position(current) if current is not None else None
         if position is not None:                 # where the Train button was: the queue position
             st.info(f":material/schedule: Your run waits in the queue: **position {position}** of "
@@ -102,8 +120,8 @@ def intro():
     st.title("energylab · train an energy-based model")
     st.markdown(
         "**What to do:** in the sidebar on the left, **1** choose a variant (start with `RBM`) and a dataset "
-        "(`digits` is bundled), **2–3** adjust the architecture and the hyperparameters if you like "
-        "(hover a control's :material/help: for what it does), then **4** press **▶ Train**.\n\n"
+        "(`digits` is bundled), adjust the few settings shown (**2** holds the rest; hover a control's "
+        ":material/help: for what it does), then **3** press **▶ Train**.\n\n"
         "While it trains you will see the weights as images, the training curves, reconstructions and "
         "samples, refreshing every second. Sliders marked ⚡ change the *running* training. "
         "Choose `bars-and-stripes` to watch the model's exact probability of every 3x3 image.")
@@ -147,8 +165,10 @@ def load_run(row: dict):
 
 # -- the live view ---------------------------------------------------------------------------------
 def live_params(run) -> list:
-    """Every hyperparameter of the run that may change while it trains (training and model)."""
-    return [p for p in run.variant.training + tuple(run.variant.params) if p.live]
+    """Every hyperparameter of the run that may change while it trains (training and model: dropout p,
+    hybrid alpha, conv sparsity), and only those that apply to its settings."""
+    values = {**run.config.get("model", {}), **run.config.get("training", {})}
+    return list(run.variant.live_params(values))
 
 
 def send(run, name, token):
@@ -228,7 +248,13 @@ def status_line(run, snap):
     text = (f"{ICONS.get(s['status'], '')} **{s['status']}** · step {s['step']:,} · epoch {s.get('epoch', 0):.1f} "
             f"· {s.get('samples_per_s', 0):,.0f} samples/s · {s.get('device', '?')} "
             f"· {time.strftime('%M:%S', time.gmtime(s.get('elapsed', 0)))} elapsed{who}")
+    records = s.get("history", {}).get("records") or []
+    stack = el.progress.stack_progress(run.config.get("model", {}), run.config.get("training", {}),
+                                       records[-1] if records else None)
+    if stack is not None:
+        text += f" · **{stack.label}**"
     st.markdown(text)
+    st.caption(f":material/visibility: What to watch: {run.variant.what_to_watch}")
     if s.get("error"):
         st.error(f"The run failed: {s['error']}")
     for note in run.notices[-2:]:
