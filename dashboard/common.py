@@ -31,7 +31,7 @@ DATASET_NOTES = {"mnist": "download", "fashion-mnist": "download", "kmnist": "do
 def manager() -> RunManager:
     """One run manager per server process: runs outlive sessions, tabs and reloads."""
     return RunManager(os.environ.get("ENERGYLAB_RUNS_DIR", "runs"),
-                      max_running=int(os.environ.get("ENERGYLAB_MAX_RUNS", 2)))
+                      max_running=int(os.environ.get("ENERGYLAB_MAX_RUNS", 2)), prewarm=True)
 
 
 def datasets_for(variant: el.Variant) -> list[str]:

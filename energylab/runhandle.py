@@ -31,18 +31,32 @@ ENDED = ("finished", "stopped", "failed")          # what a child reports when i
 SNAPSHOT_QUEUE = 8          # snapshots in flight per run; the reader keeps only the newest
 
 
+def spawn(context, target, args: tuple, name: str):
+    """A child process running `target(*args, commands, snapshots)`, with its two queues."""
+    commands, snapshots = context.Queue(), context.Queue(SNAPSHOT_QUEUE)
+    process = context.Process(target=target, args=(*args, commands, snapshots), daemon=True,
+                              name=f"energylab-{name}")
+    with _bare_main():
+        process.start()
+    return process, commands, snapshots
+
+
+_MAIN_LOCK = threading.Lock()
+
+
 @contextmanager
 def _bare_main():
     """Spawn a child without re-running the server's __main__ in it. multiprocessing's spawn
     imports the parent's main module in the child (for a dashboard: Streamlit's command line),
     which cost every worker the import of Streamlit and printed "missing ScriptRunContext"
     warnings. The child only needs `runworker.main`, importable by name."""
-    main = sys.modules.get("__main__")
-    sys.modules["__main__"] = types.ModuleType("__main__")
-    try:
-        yield
-    finally:
-        sys.modules["__main__"] = main
+    with _MAIN_LOCK:
+        main = sys.modules.get("__main__")
+        sys.modules["__main__"] = types.ModuleType("__main__")
+        try:
+            yield
+        finally:
+            sys.modules["__main__"] = main
 
 
 def mark_ended(folder: RunFolder, status: str, why: str) -> None:
@@ -96,13 +110,14 @@ class Run:
                                  field="run", value=self.id, fix="start your own run on the Train page")
 
     # -- the child process ------------------------------------------------------------------
-    def launch(self, context, target):
-        """Spawn the child that trains this run (called by the manager when a slot is free)."""
-        self._commands, self._snapshots = context.Queue(), context.Queue(SNAPSHOT_QUEUE)
-        process = context.Process(target=target, args=(self.spec, self._commands, self._snapshots),
-                                  daemon=True, name=f"energylab-{self.id}")
-        with _bare_main():
-            process.start()
+    def launch(self, context, target, warm=None):
+        """Start the child that trains this run (called by the manager when a slot is free): hand the
+        run to a warm process `(process, commands, snapshots)` if one is given, else spawn one."""
+        if warm is not None:
+            process, self._commands, self._snapshots = warm
+            self._commands.put(("start", self.spec))
+        else:
+            process, self._commands, self._snapshots = spawn(context, target, (self.spec,), self.id)
         self.process = process
         self.started = time.time()
         threading.Thread(target=self._read, daemon=True, name=f"energylab-run-{self.id}").start()

@@ -35,7 +35,7 @@ from . import __version__, datasets, runworker
 from .errors import ConfigError
 from .registry import get as get_variant
 from .runfolder import RunFolder
-from .runhandle import ACTIVE, Run, mark_ended, owner_digest
+from .runhandle import ACTIVE, Run, mark_ended, owner_digest, spawn
 from .runrecord import DatasetSpec, RunConfig
 
 __all__ = ["RunManager", "Run", "RunLimitReached", "ACTIVE"]
@@ -57,7 +57,7 @@ class RunManager:
     """Starts runs or queues them, caps how many train at once, finds them again (live or on disk)."""
 
     def __init__(self, root="runs", max_running: int | None = None, snapshot_interval: float = 1.0,
-                 autosave_s: float | None = None, instructor_key: str | None = None):
+                 autosave_s: float | None = None, instructor_key: str | None = None, prewarm: bool = False):
         self.root = Path(root)
         self.max_running = int(max_running or os.environ.get("ENERGYLAB_MAX_RUNS", 2))
         self.snapshot_interval = snapshot_interval
@@ -69,6 +69,10 @@ class RunManager:
         self._lock = threading.RLock()
         self._context = multiprocessing.get_context("spawn")   # never fork a server with threads
         self._closed = False
+        self._prewarm, self._warm = prewarm, None     # a training process with the engine imported, idle
+        self._warm_lock = threading.Lock()
+        if prewarm:
+            self._make_warm()
         self.recovered = self._recover()
         atexit.register(self.shutdown)           # server exit: every child saves and stops
         threading.Thread(target=self._dispatch_forever, daemon=True, name="energylab-queue").start()
@@ -158,8 +162,23 @@ class RunManager:
                                       "server_pid": os.getpid()})
                 self._queue.append(run)
             else:
-                run.launch(self._context, runworker.main)
+                run.launch(self._context, runworker.main, warm=self._take_warm())
             return run
+
+    # -- a warm process: the engine imported before Train is pressed -------------------------------
+    def _make_warm(self):
+        with self._warm_lock:
+            if self._warm is None and not self._closed:
+                self._warm = spawn(self._context, runworker.warm, (), "warm")
+
+    def _take_warm(self):
+        """The warm process for a run that starts now (a new one is made in the background)."""
+        if not self._prewarm:
+            return None
+        with self._warm_lock:
+            warm, self._warm = self._warm, None
+        threading.Thread(target=self._make_warm, daemon=True, name="energylab-prewarm").start()
+        return warm if warm is not None and warm[0].is_alive() else None
 
     def _training(self) -> list[Run]:
         """Runs holding a slot: launched and not yet exited."""
@@ -174,7 +193,7 @@ class RunManager:
                     continue
                 if len(self._training()) >= self.max_running:
                     return
-                self._queue.popleft().launch(self._context, runworker.main)
+                self._queue.popleft().launch(self._context, runworker.main, warm=self._take_warm())
 
     def _dispatch_forever(self):
         while not self._closed:
@@ -249,6 +268,10 @@ class RunManager:
             self._closed = True
             runs = list(self._runs.values())
             queued, self._queue = list(self._queue), deque()
+        with self._warm_lock:
+            warm, self._warm = self._warm, None
+        if warm is not None:
+            warm[1].put(("exit",))
         for run in queued:
             if not run.cancelled:
                 run.cancelled = True

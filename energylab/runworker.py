@@ -341,3 +341,24 @@ def main(spec: dict, commands, snapshots) -> None:
                        "step": 0, "history": {"records": [], "changes": [], "names": []}, "params": {}})
         return
     worker.run()
+
+
+def warm(commands, snapshots) -> None:
+    """A training process started ahead of need (`RunManager(prewarm=True)`): it imports the engine
+    (the slow part of a start) and waits for its run, so pressing Train costs only the data and the
+    model. It exits quietly if its server goes away before a run arrives."""
+    import multiprocessing
+
+    import energylab  # noqa: F401  (the import is what is paid ahead of time)
+    started = threading.Event()
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        def leave_if_idle():
+            parent.join()
+            if not started.is_set():
+                os._exit(0)
+        threading.Thread(target=leave_if_idle, daemon=True, name="energylab-warm-watch").start()
+    message = commands.get()
+    if message and message[0] == "start":
+        started.set()
+        main(message[1], commands, snapshots)

@@ -192,3 +192,21 @@ def test_start_checks_the_data_kind_and_gives_a_stack_a_first_layer_that_fits(ma
     run = manager.start("DBN", "two-moons", model={"hidden_layers": "8,4"}, training={"epochs": 1})
     assert run.config["model"]["first_layer"] == "GaussianRBM"
     assert run.wait(60) and run.status == "finished", run.snapshot().get("error")
+
+
+def test_a_warm_process_takes_the_next_run_and_is_replaced(tmp_path):
+    """prewarm=True: a training process with the engine imported waits before Train is pressed; the
+    next run is handed to it (same pid), a new one is made, and shutdown leaves none behind."""
+    m = RunManager(tmp_path / "runs", max_running=1, snapshot_interval=0.2, prewarm=True)
+    try:
+        warm = wait_for(lambda: m._warm, what="the warm process")
+        run = m.start("RBM", "bars-and-stripes", model={"n_hidden": 4}, training={"epochs": 20, "batch_size": 16},
+                      dataset_options={"size": 3})
+        assert run.process.pid == warm[0].pid
+        assert run.wait(90) and run.status == "finished" and run.folder.checkpoint.is_file()
+        replacement = wait_for(lambda: m._warm, what="a new warm process")
+        assert replacement[0].pid != warm[0].pid and replacement[0].is_alive()
+    finally:
+        m.shutdown()
+    replacement[0].join(30)
+    assert not replacement[0].is_alive()

@@ -1,0 +1,83 @@
+"""Time to first picture: from the Train click to the first weight mosaic on the page, in a browser.
+
+    .venv/bin/python -m bench.first_picture [--reps 5]
+
+Starts `energylab dashboard` (which keeps one training process warm: the engine imported
+before Train is pressed), opens the page in headless Chromium at 1440x900, and `--reps`
+times: press Train (RBM on digits, the dashboard's defaults), wait until the status says
+running and until the weight mosaic is drawn, then Stop and New run. Also times
+`import torch` and `import energylab` in fresh interpreters (bench/import_time.py).
+Prints medians; writes bench/results/first_picture.json.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from playwright.sync_api import sync_playwright
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+from test_dashboard_browser import ARGS, CHROMIUM, free_port, wait_until  # noqa: E402
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reps", type=int, default=5)
+    args = parser.parse_args(argv)
+    port = free_port()
+    runs = Path(tempfile.mkdtemp(prefix="energylab-first-picture-")) / "runs"
+    server = subprocess.Popen([sys.executable, "-m", "energylab", "dashboard", "--port", str(port),
+                               "--runs-dir", str(runs)], cwd=ROOT, env=dict(os.environ, ENERGYLAB_MAX_RUNS="2"),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    running, picture = [], []
+    try:
+        wait_until(lambda: urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).status == 200, 90, "server")
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            page = browser.new_page(viewport={"width": 1440, "height": 900})
+            page.goto(url)
+            page.get_by_text("What to do").wait_for(timeout=120_000)
+            time.sleep(15)                       # the first warm process has imported the engine
+            for _ in range(args.reps):
+                t0 = time.perf_counter()
+                page.get_by_test_id("stSidebar").get_by_role("button", name="Train").click()
+                page.get_by_text("running", exact=True).first.wait_for(timeout=120_000)
+                running.append(time.perf_counter() - t0)
+                page.locator("img.el-picture").first.wait_for(timeout=120_000)
+                picture.append(time.perf_counter() - t0)
+                page.locator(".st-key-stop button").first.click()
+                page.get_by_text("stopped", exact=True).first.wait_for(timeout=60_000)
+                page.get_by_role("button", name="New run").click()
+                page.get_by_text("What to do").wait_for(timeout=60_000)
+                time.sleep(10)                   # the replacement warm process imports the engine
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait(60)
+    from bench import import_time
+    imports = import_time.run(args.reps)
+    print("\n".join(import_time.markdown(imports)))
+    result = {"reps": args.reps, "running_s": [round(x, 2) for x in running],
+              "first_picture_s": [round(x, 2) for x in picture],
+              "median_running_s": round(statistics.median(running), 2),
+              "median_first_picture_s": round(statistics.median(picture), 2), "imports": imports}
+    print(f"Train click -> running: median {result['median_running_s']} s {result['running_s']}; "
+          f"-> first mosaic: median {result['median_first_picture_s']} s {result['first_picture_s']}")
+    out = ROOT / "bench" / "results"
+    out.mkdir(exist_ok=True)
+    (out / "first_picture.json").write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+if __name__ == "__main__":
+    main()
