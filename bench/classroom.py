@@ -12,10 +12,7 @@ The browser runs on the same machine, so its memory is reported apart.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,9 +21,10 @@ from pathlib import Path
 import psutil
 from playwright.sync_api import sync_playwright
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-from test_dashboard_browser import ARGS, CHROMIUM, free_port, wait_until  # noqa: E402
+from bench.common import dashboard_server, save_json
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from test_dashboard_browser import ARGS, CHROMIUM, wait_until  # noqa: E402
 
 MB = 1024 * 1024
 
@@ -49,17 +47,9 @@ def main(argv=None) -> dict:
     parser.add_argument("--cap", type=int, default=2)
     parser.add_argument("--sample-seconds", type=float, default=10.0)
     args = parser.parse_args(argv)
-    port = free_port()
-    runs = Path(tempfile.mkdtemp(prefix="energylab-classroom-")) / "runs"
-    env = dict(os.environ, ENERGYLAB_MAX_RUNS=str(args.cap))
-    server = subprocess.Popen([sys.executable, "-m", "energylab", "dashboard", "--port", str(port),
-                               "--runs-dir", str(runs)], cwd=ROOT, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
     result = {}
-    try:
-        import urllib.request
-        wait_until(lambda: urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).status == 200, 90, "server")
+    runs = Path(tempfile.mkdtemp(prefix="energylab-classroom-")) / "runs"
+    with dashboard_server(runs, args.cap) as (url, server):
         proc = psutil.Process(server.pid)
         idle = proc.memory_info().rss / MB
         with sync_playwright() as p:
@@ -88,15 +78,10 @@ def main(argv=None) -> dict:
                       "worker_mb_median": round(statistics.median(worker_rss), 1),
                       "worker_mb_max": round(max(worker_rss), 1), "chromium_mb": round(chromium, 1)}
             browser.close()
-    finally:
-        server.terminate()
-        server.wait(30)
     print(f"{result['sessions']} sessions, cap {result['cap']}: server {result['server_mb']} MB "
           f"(idle {result['server_idle_mb']} MB); each training process {result['worker_mb_median']} MB "
           f"(max {result['worker_mb_max']} MB); Chromium with {result['sessions']} pages {result['chromium_mb']} MB")
-    out = ROOT / "bench" / "results"
-    out.mkdir(exist_ok=True)
-    (out / "classroom.json").write_text(json.dumps(result, indent=2) + "\n")
+    save_json("classroom", result)
     return result
 
 

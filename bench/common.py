@@ -5,6 +5,7 @@ asserts in tests: these machines are shared and noisy, ratios much less so.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import platform
 import statistics
@@ -64,3 +65,37 @@ def write(name: str, result: dict, markdown: str) -> None:
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2))
     (RESULTS / f"{name}.md").write_text(markdown)
+
+
+@contextlib.contextmanager
+def dashboard_server(runs: Path, max_runs: int = 2):
+    """`energylab dashboard` on a free loopback port with its runs in `runs`; yields (url, process).
+    The server is stopped (SIGTERM: its runs save) when the block ends."""
+    import os
+    import subprocess
+    import sys
+    import urllib.request
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from test_dashboard_browser import free_port, wait_until
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "energylab", "dashboard", "--port", str(port), "--runs-dir",
+                               str(runs)], cwd=Path(__file__).resolve().parents[1],
+                              env=dict(os.environ, ENERGYLAB_MAX_RUNS=str(max_runs)),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).status == 200, 90, "server")
+        yield url, server
+    finally:
+        server.terminate()
+        server.wait(60)
+
+
+def save_json(name: str, result: dict) -> Path:
+    """bench/results/<name>.json"""
+    out = Path(__file__).resolve().parent / "results"
+    out.mkdir(exist_ok=True)
+    path = out / f"{name}.json"
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    return path

@@ -67,7 +67,7 @@ def main():
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(url)
             sidebar = page.get_by_test_id("stSidebar")
-            sidebar.get_by_text("Training method").click()            # open the expander
+            sidebar.get_by_text("Advanced settings").click()          # open the expander
             epochs = page.locator('[class*="st-key-cfg"][class*="epochs"] input')
             epochs.fill("10000")                                         # long enough for every phase
             epochs.press("Enter")

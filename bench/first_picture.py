@@ -12,36 +12,26 @@ Prints medians; writes bench/results/first_picture.json.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-from test_dashboard_browser import ARGS, CHROMIUM, free_port, wait_until  # noqa: E402
+from bench.common import dashboard_server, save_json
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from test_dashboard_browser import ARGS, CHROMIUM  # noqa: E402
 
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=5)
     args = parser.parse_args(argv)
-    port = free_port()
-    runs = Path(tempfile.mkdtemp(prefix="energylab-first-picture-")) / "runs"
-    server = subprocess.Popen([sys.executable, "-m", "energylab", "dashboard", "--port", str(port),
-                               "--runs-dir", str(runs)], cwd=ROOT, env=dict(os.environ, ENERGYLAB_MAX_RUNS="2"),
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
     running, picture = [], []
-    try:
-        wait_until(lambda: urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).status == 200, 90, "server")
+    with dashboard_server(Path(tempfile.mkdtemp(prefix="energylab-first-picture-")) / "runs") as (url, _):
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             page = browser.new_page(viewport={"width": 1440, "height": 900})
@@ -61,9 +51,6 @@ def main(argv=None) -> dict:
                 page.get_by_text("What to do").wait_for(timeout=60_000)
                 time.sleep(10)                   # the replacement warm process imports the engine
             browser.close()
-    finally:
-        server.terminate()
-        server.wait(60)
     from bench import import_time
     imports = import_time.run(args.reps)
     print("\n".join(import_time.markdown(imports)))
@@ -73,9 +60,7 @@ def main(argv=None) -> dict:
               "median_first_picture_s": round(statistics.median(picture), 2), "imports": imports}
     print(f"Train click -> running: median {result['median_running_s']} s {result['running_s']}; "
           f"-> first mosaic: median {result['median_first_picture_s']} s {result['first_picture_s']}")
-    out = ROOT / "bench" / "results"
-    out.mkdir(exist_ok=True)
-    (out / "first_picture.json").write_text(json.dumps(result, indent=2) + "\n")
+    save_json("first_picture", result)
     return result
 
 

@@ -153,3 +153,13 @@ def attach(run_id: str | None):
         st.query_params["run"] = run_id
     elif "run" in st.query_params:
         del st.query_params["run"]
+
+
+def unreadable_folders():
+    """Run folders that cannot be read, listed with their reasons (never a traceback)."""
+    from energylab.runfolder import RunFolder
+    bad = [f for f in RunFolder.list_runs(manager().root) if not f.readable]
+    if bad:
+        with st.expander(f"{len(bad)} run folder(s) cannot be read"):
+            for f in bad:
+                st.caption(f"`{f.name}`: unreadable: {f.error}")

@@ -5,7 +5,7 @@ Runs of the dashboard and of the command line alike (their config.json is one ru
 import plotly.graph_objects as go
 import streamlit as st
 
-from common import manager
+from common import manager, unreadable_folders
 from energylab import viz
 from energylab.runfolder import RunFolder
 
@@ -30,11 +30,7 @@ def history_of(path):
 
 st.title("Compare runs")
 runs = [r for r in manager().list_runs() if (RunFolder(r["path"]).file("history.json")).is_file()]
-unreadable = [f for f in RunFolder.list_runs(manager().root) if not f.readable]
-if unreadable:
-    with st.expander(f"{len(unreadable)} run folder(s) cannot be read"):
-        for f in unreadable:
-            st.caption(f"`{f.name}`: unreadable: {f.error}")
+unreadable_folders()
 if not runs:
     st.info("No saved runs yet. Train one on the **Train** page; every run is saved under "
             f"`{manager().root}` (the command line `energylab train` writes there too).")

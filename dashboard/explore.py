@@ -10,7 +10,7 @@ import streamlit as st
 import torch
 
 import energylab as el
-from common import manager
+from common import manager, unreadable_folders
 from energylab.runfolder import RunFolder
 
 
@@ -127,11 +127,7 @@ def landscape(model, data, g):
 
 st.title("Explore a trained model")
 runs = [r for r in manager().list_runs() if r["checkpoint"]]
-unreadable = [f for f in RunFolder.list_runs(manager().root) if not f.readable]
-if unreadable:
-    with st.expander(f"{len(unreadable)} run folder(s) cannot be read"):
-        for f in unreadable:
-            st.caption(f"`{f.name}`: unreadable: {f.error}")
+unreadable_folders()
 if not runs:
     st.info("No saved model yet. On the **Train** page start a run and press **Save checkpoint**; "
             "the model then appears here.")
