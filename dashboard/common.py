@@ -144,6 +144,8 @@ def attached_run():
     run = manager().get(run_id) if run_id else None
     if run is not None:
         st.session_state["run_id"] = run.id
+        if st.query_params.get("run") != run.id:       # an address update lost in a rerun: set it again
+            st.query_params["run"] = run.id
     return run
 
 

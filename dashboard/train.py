@@ -35,6 +35,7 @@ ICONS = {"starting": ":grey[:material/hourglass_empty:]", "queued": ":grey[:mate
 st.markdown("""<style>
 img.el-picture {width: 100%; image-rendering: pixelated; border-radius: 2px;}
 div[data-stale="true"] {opacity: 1 !important; transition: none !important;}
+.block-container {padding-top: 2.2rem;}
 </style>""", unsafe_allow_html=True)
 
 
@@ -391,7 +392,7 @@ def charts(run):
     names = [n for n in snap["history"].get("names", []) if n not in HIDDEN_SERIES]
     shown = st.session_state.get("curves_shown") or [n for n in names if n not in OPTIONAL_CURVES]
     fig = el.viz.curves_figure(snap["history"], names=[n for n in shown if n in names] or None)
-    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.07), margin=dict(b=80, t=30), height=420)
+    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.12), margin=dict(b=90, t=30), height=420)
     st.plotly_chart(fig, key="curves")
 
 

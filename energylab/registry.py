@@ -174,7 +174,7 @@ class Variant(_schema.VariantGuide):
                           "samples come to look like the data.")
     #: values the dashboard starts from instead of the schema's (training ones, and model ones such as
     #: a stack's `layer_epochs`): long enough to watch, and a stack that reaches its top layer in minutes
-    dashboard_training: dict = field(default_factory=lambda: {"epochs": 2000})
+    dashboard_training: dict = field(default_factory=lambda: {"epochs": 10000})   # minutes to watch, not seconds
     #: the curve that shows learning best (a name in `curves.CURVES`, which says which way is good)
     main_metric: str = "recon_error"
     #: training hyperparameters this variant ignores (a classifier's exact gradient needs no sampler)

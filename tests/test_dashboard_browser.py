@@ -70,6 +70,11 @@ def test_train_retune_and_stop_in_chromium(tmp_path):
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             page = browser.new_page(viewport={"width": 1440, "height": 900})
+            # every request the page makes: nothing may leave the machine, no image may fail
+            external, failed = [], []
+            page.on("request", lambda r: None if r.url.startswith((url, "data:", "blob:")) else external.append(r.url))
+            page.on("requestfailed", lambda r: failed.append(r.url))
+            page.on("response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
             page.goto(url)
             page.get_by_text("What to do").wait_for(timeout=60_000)
             page.screenshot(path=str(OUT / "dashboard-first-screen.png"))
@@ -83,6 +88,13 @@ def test_train_retune_and_stop_in_chromium(tmp_path):
 
             first = wait_until(lambda: page.evaluate(CURVE_POINTS), 90, "the curves to appear")
             wait_until(lambda: page.evaluate(CURVE_POINTS) > first, 90, "the curves to gain points")
+
+            # the first screen shows the learning: the weight mosaic and the curves lie within 1440x900
+            mosaic = page.locator("img.el-picture").first.bounding_box()
+            chart = page.locator(".js-plotly-plot").first.bounding_box()
+            assert mosaic and mosaic["y"] + mosaic["height"] <= 900 and mosaic["width"] >= 250, mosaic
+            assert chart and chart["y"] + chart["height"] * 0.5 <= 900 and chart["y"] < 400, chart
+            page.screenshot(path=str(OUT / "dashboard-first-screen-training.png"))
 
             # a second page watches the run (its link without the owner's key) for 30 s beside the
             # owner's: it is read-only, and neither page writes anything to the run
@@ -142,11 +154,19 @@ def test_train_retune_and_stop_in_chromium(tmp_path):
             # a second run, then the server is stopped (SIGTERM): the run saves on the way out
             page.get_by_role("button", name="New run").click()
             page.get_by_text("What to do").wait_for(timeout=60_000)
-            page.get_by_test_id("stSidebar").get_by_role("button", name="Train").click()
-            time.sleep(2)                    # let the start screen settle: a click mid-redraw is dropped
-            second = wait_until(lambda: (r := parse_qs(urlparse(page.url).query).get("run", [None])[0]) != run_id
-                                and r, 60, "the second run's address")
+            time.sleep(3)                    # let the start screen settle: a click mid-redraw can be dropped
+            run_of = lambda: parse_qs(urlparse(page.url).query).get("run", [None])[0]
+            for _ in range(3):
+                page.get_by_test_id("stSidebar").get_by_role("button", name="Train").click()
+                try:
+                    wait_until(lambda: run_of() not in (None, run_id), 20, "the second run's address")
+                    break
+                except AssertionError:
+                    page.screenshot(path=str(OUT / "dashboard-second-run-retry.png"))
+            second = wait_until(lambda: run_of() not in (None, run_id) and run_of(), 30, "the second run's address")
             page.get_by_text("running", exact=True).first.wait_for(timeout=90_000)
+            assert not external, f"the page fetched from outside the machine: {external[:5]}"
+            assert not failed, f"requests failed while training: {failed[:5]}"
             browser.close()
         server.terminate()
         server.wait(60)

@@ -31,7 +31,7 @@ register(Variant(
     unused=("sampler", "n_chains", "chain_init", "pt_temperatures", "pt_min_beta", "driven_momentum", "driven_std",
             "method"),
     essentials=("hidden_layers", "lr", "k"),
-    dashboard_training={"epochs": 2000, "lr": 0.05},     # lr 0.01 barely moves in a minute
+    dashboard_training={"epochs": 10000, "lr": 0.05},     # lr 0.01 barely moves in a minute
     what_to_watch="the first layer's weights turn into strokes while every layer is trained at once; "
                   "the reconstruction error falls and samples from the persistent chains start to look like digits.",
 ))

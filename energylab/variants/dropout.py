@@ -55,7 +55,7 @@ register(Variant(
     visible="Bernoulli", hidden="Bernoulli", method="CD-k / PCD with masked weights (autograd)",
     reference="Wan, Zeiler, Zhang, LeCun & Fergus 2013 (ICML)",
     essentials=("n_hidden", "p", "lr", "k"), what_to_watch=DROPOUT_WATCH,
-    dashboard_training={"epochs": 2000, "lr": 0.2},
+    dashboard_training={"epochs": 10000, "lr": 0.2},
 ))
 
 register(Variant(

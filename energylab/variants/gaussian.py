@@ -41,7 +41,7 @@ ENERGY_FORM = Param("energy_form", "choice", "hinton", "energy of the learned-va
 STANDARDIZE = Param("standardize", "bool", True, "standardise each visible unit with the training set's "
                     "mean / std (fitted once, stored in the model)")
 REAL = ("real", "unit", "binary")       # a Gaussian layer takes any finite data
-GUIDE = dict(essentials=("n_hidden", "lr", "k"), dashboard_training={"epochs": 2000, "lr": 0.01},
+GUIDE = dict(essentials=("n_hidden", "lr", "k"), dashboard_training={"epochs": 10000, "lr": 0.01},
              what_to_watch="the weights turn from noise into smooth blobs and strokes and the reconstruction error "
                            "(in the data's own units) falls; real-valued samples are noisier than binary ones.")
 
