@@ -370,6 +370,9 @@ def header_view(run):
         st.info(":material/hourglass_empty: Starting the training process (loading the engine and the data "
                 "takes a few seconds)…")
         return
+    if st.session_state.get("fast_tick"):
+        st.session_state["fast_tick"] = False
+        st.rerun(scope="app")                 # the first picture is in: back to the one-second timers
     token = control_token()
     status_line(run, snap)
     dl = buttons(run, snap, token)
@@ -419,7 +422,10 @@ if run is None:
 else:
     # Redraw while the run trains or waits; an ended run is drawn once (no timer, no cost).
     ticking = run.active or run.waiting or run.snapshot() is None
-    every = lambda s: s if ticking else None
+    waiting_for_first = run.snapshot() is None          # the first snapshot carries the first pictures
+    st.session_state["fast_tick"] = waiting_for_first
+    # quick redraws until the first picture arrives (it is what a student waits for), then every second
+    every = lambda s: (0.25 if waiting_for_first else s) if ticking else None
     st.fragment(header_view, run_every=every(1.0))(run)
     left, right = st.columns([1, 2])
     with left:
