@@ -270,8 +270,9 @@ class RunManager:
             queued, self._queue = list(self._queue), deque()
         with self._warm_lock:
             warm, self._warm = self._warm, None
-        if warm is not None:
-            warm[1].put(("exit",))
+        if warm is not None:              # idle, no run to save: end it now, and before its queues go
+            warm[0].terminate()
+            warm[0].join(10)
         for run in queued:
             if not run.cancelled:
                 run.cancelled = True
