@@ -22,7 +22,7 @@ from PIL import Image
 
 import energylab as el
 from energylab import cli
-from energylab.runfolder import RunFolder, list_runs
+from energylab.store.runfolder import RunFolder, list_runs
 
 FILES = ["config.json", "history.json", "history.csv", "checkpoint.pt", "weights.png", "samples.png",
          "reconstructions.png", "summary.json"]
@@ -371,7 +371,7 @@ def test_dataset_paths_from_a_record_stay_in_the_data_or_working_folder(tmp_path
 # -- energylab dashboard -------------------------------------------------------------------------
 def test_dashboard_flags_are_the_projects_streamlit_settings():
     import tomllib
-    from energylab import cli_dashboard
+    from energylab.cli import dashboard as cli_dashboard
     toml = tomllib.loads((Path(cli.__file__).parents[1] / ".streamlit" / "config.toml").read_text())
     flat = {f"{section}.{key}": str(value).lower() for section, values in toml.items()
             for key, value in values.items()}
@@ -381,7 +381,7 @@ def test_dashboard_flags_are_the_projects_streamlit_settings():
 
 def _launch(monkeypatch, argv):
     """Run `energylab dashboard ...` in-process with the exec replaced by a recorder."""
-    from energylab import cli_dashboard
+    from energylab.cli import dashboard as cli_dashboard
     seen = {}
     monkeypatch.setattr(cli_dashboard.os, "execve", lambda exe, args, env: seen.update(args=args, env=env))
     assert cli.main(["dashboard", *argv]) == 0
@@ -404,7 +404,7 @@ def test_dashboard_binds_loopback_unless_told_and_warns_when_told(monkeypatch, t
 
 
 def test_dashboard_missing_app_is_one_clear_line(monkeypatch, tmp_path, capsys):
-    from energylab import cli_dashboard
+    from energylab.cli import dashboard as cli_dashboard
     monkeypatch.setattr(cli_dashboard, "__file__", str(tmp_path / "site-packages" / "energylab" / "cli_dashboard.py"))
     with pytest.raises(SystemExit) as exc:
         cli.main(["dashboard"])

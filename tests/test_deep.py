@@ -1,4 +1,4 @@
-"""Stacks (energylab/deep.py, layerwise.py, variants/deep.py): DBN, ResidualDBN, ConvDBN.
+"""Stacks (energylab/models/stacks.py, layerwise.py, variants/deep.py): DBN, ResidualDBN, ConvDBN.
 
 Greedy training on cached features (instrumented), fine-tuned classification on the
 bundled digits, generation shapes, checkpoints of whole stacks, trainer controls that
@@ -13,8 +13,8 @@ import pytest
 import torch
 
 import energylab as el
-from energylab.objectives import Generative
-from energylab.trainer import Callback
+from energylab.training.objectives import Generative
+from energylab.training.trainer import Callback
 from energylab.variants.conv import ConvRBM
 
 

@@ -1,4 +1,4 @@
-"""Data-parallel training (energylab/distributed.py): 2 CPU processes on the gloo backend.
+"""Data-parallel training (energylab/training/distributed.py): 2 CPU processes on the gloo backend.
 
 The test starts two real processes (this file run as a script, with the environment
 torchrun would give: RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT), each with a timeout,
@@ -35,8 +35,8 @@ import torch
 import torch.nn.functional as F
 
 import energylab as el
-from energylab import distributed
-from energylab.samplers import from_hyperparameters
+from energylab.training import distributed
+from energylab.training.samplers import from_hyperparameters
 
 WORLD = 2
 ROOT = Path(__file__).resolve().parent.parent

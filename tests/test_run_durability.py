@@ -19,9 +19,9 @@ import pytest
 import torch
 
 import energylab as el
-from energylab import runworker
-from energylab.runfolder import RunFolder
-from energylab.runmanager import RunManager
+from energylab.server import worker as runworker
+from energylab.store.runfolder import RunFolder
+from energylab.server.manager import RunManager
 from test_runmanager import BAS, wait_for
 
 
@@ -105,7 +105,7 @@ def test_sigterm_to_the_training_process_stops_with_a_save(manager):
 
 SERVER = textwrap.dedent("""
     import sys, time, json
-    from energylab.runmanager import RunManager
+    from energylab.server.manager import RunManager
     m = RunManager(sys.argv[1], max_running=2, snapshot_interval=0.2, autosave_s=1.0)
     runs = [m.start("RBM", "bars-and-stripes", model={"n_hidden": 8}, owner=f"student-{i}",
                     training={"epochs": 10000, "batch_size": 16}, dataset_options={"size": 3}) for i in range(3)]

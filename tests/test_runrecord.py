@@ -1,4 +1,4 @@
-"""The run record (`energylab.runrecord`): one schema read by every command and page.
+"""The run record (`energylab.store.runrecord`): one schema read by every command and page.
 
 Old layouts of both writers are upgraded, unusable files are refused with the file and
 the field named, listings survive them, folder names cannot leave the runs folder and
@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from energylab.errors import ConfigError
-from energylab.runfolder import RunFolder, list_runs
-from energylab.runrecord import SCHEMA_VERSION, DatasetSpec, RunConfig, safe_name
+from energylab.store.runfolder import RunFolder, list_runs
+from energylab.store.runrecord import SCHEMA_VERSION, DatasetSpec, RunConfig, safe_name
 
 # The two layouts written before schema 2, as the command line and the dashboard wrote them.
 CLI_V1 = {"variant": "RBM", "n_visible": 64, "model": {"n_hidden": 8, "init_std": 0.01},

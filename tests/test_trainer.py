@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import energylab as el
-from energylab import checkpoint
+from energylab.training import checkpoint
 
 
 @pytest.fixture(scope="module")

@@ -30,12 +30,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..couplings import Conv2d
-from ..objectives import Sparse
-from ..rbm import RBM
+from ..core.couplings import Conv2d
+from ..training.objectives import Sparse
+from ..models.rbm import RBM
 from ..registry import INIT_STD, Param, Variant, register
-from ..units import Bernoulli, Gaussian, Units, _flat_sum, uniform_like
-from ..units_continuous import StandardizedGaussian
+from ..core.units import Bernoulli, Gaussian, Units, flat_sum, uniform_like
+from ..core.continuous import StandardizedGaussian
 
 
 class ProbMaxPool(Units):
@@ -93,10 +93,10 @@ class ProbMaxPool(Units):
         return 1 - torch.softmax(self._logits(I, bias, beta), -1)[..., -1]
 
     def log_partition(self, I, bias, beta=1.0):
-        return _flat_sum(torch.logsumexp(self._logits(I, bias, beta), -1))
+        return flat_sum(torch.logsumexp(self._logits(I, bias, beta), -1))
 
     def energy(self, x, bias):
-        return -_flat_sum(x.reshape((-1,) + self.shape) * bias)
+        return -flat_sum(x.reshape((-1,) + self.shape) * bias)
 
     def check(self, x, what="input"):
         value_range = super().check(x, what)

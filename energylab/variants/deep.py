@@ -25,7 +25,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..deep import Stack
+from ..models.stacks import Stack
 from ..registry import INIT_STD, VARIANTS, Param, Variant, make, register
 from .conv import ProbMaxPool
 

@@ -23,11 +23,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..couplings import Dense
-from ..objectives import Discriminative, Hybrid
-from ..rbm import RBM
+from ..core.couplings import Dense
+from ..training.objectives import Discriminative, Hybrid
+from ..models.rbm import RBM
 from ..registry import INIT_STD, Param, Variant, register
-from ..units import Bernoulli, OneHot
+from ..core.units import Bernoulli, OneHot
 
 
 class ClassRBM(RBM):
