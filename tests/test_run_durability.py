@@ -19,6 +19,7 @@ import pytest
 import torch
 
 import energylab as el
+from energylab.training import checkpoint
 from energylab.server import worker as runworker
 from energylab.store.runfolder import RunFolder
 from energylab.server.manager import RunManager
@@ -32,7 +33,7 @@ def summary(run_or_folder):
 
 def loadable(folder, step):
     """The checkpoint loads without pickles and is the state at `step`."""
-    state = el.checkpoint.read(folder.checkpoint)
+    state = checkpoint.read(folder.checkpoint)
     model = el.load(folder.checkpoint)
     assert all(torch.isfinite(p).all() for p in model.parameters())
     return state["trainer"]["step"] if "trainer" in state else step

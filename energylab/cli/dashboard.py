@@ -31,7 +31,7 @@ SETTINGS = {"server.headless": "true", "browser.gatherUsageStats": "false", "cli
 
 def app_path() -> Path:
     """dashboard/app.py of this checkout; FileNotFoundError (one line) when it is not there."""
-    app = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
+    app = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
     if not app.is_file():
         raise FileNotFoundError(f"the dashboard is not here ({app} is missing): it ships with the source "
                                 "checkout, not the installed package; clone the repository and run "

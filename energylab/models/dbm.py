@@ -180,6 +180,10 @@ class DBM(nn.Module):
         self.visible.check(v, what)
         return v.to(self.device, self.a.dtype)
 
+    def bias_names(self) -> dict:
+        """Which parameters `freeze` means by the visible and the hidden biases."""
+        return {"visible_bias": {"biases.0"}, "hidden_bias": {f"biases.{l}" for l in range(1, self.depth + 1)}}
+
     # -- exact quantities for tiny models (sum one side out, enumerate the other) --------------
     def side(self, parity: int) -> list:
         return list(range(parity, self.depth + 1, 2))

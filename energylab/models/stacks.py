@@ -252,6 +252,12 @@ class Stack(nn.Module):
         return self.predict_proba(x).argmax(-1)
 
     @torch.no_grad()
+    def bias_names(self) -> dict:
+        """Which parameters `freeze` means: the first layer's visible bias; every other bias (the upper
+        layers' own visible biases included: they are hidden layers of the stack) and the head's."""
+        biases = {n for n, _ in self.named_parameters() if n.endswith((".a", ".b", ".bias"))}
+        return {"visible_bias": {"layers.0.a"}, "hidden_bias": biases - {"layers.0.a"}}
+
     def objective_value(self, data) -> float:
         """Higher is better: minus the mean squared error of the whole up-down reconstruction (a proxy;
         greedy training maximises each layer's own likelihood, which no single number summarises)."""

@@ -92,13 +92,27 @@ def set_hyperparameters(optimizer, lr: float, momentum: float, weight_decay: flo
         group["weight_decay"] = weight_decay if i == 0 else 0.0
 
 
+def bias_names(model) -> dict:
+    """{"visible_bias": names, "hidden_bias": names} of the model's parameters: a model whose biases
+    are not `a` (visible) and `b` (hidden) says so with `bias_names()` (a DBM, a stack, a classifier)."""
+    own = getattr(model, "bias_names", None)
+    return own() if own is not None else {"visible_bias": {"a"}, "hidden_bias": {"b"}}
+
+
 def frozen(model, freeze: str) -> list:
-    """The parameters that `freeze` names."""
+    """The parameters that `freeze` names; a choice that names none of this model's is an error."""
     if freeze not in FREEZE:
         raise ValueError(f"freeze must be one of {list(FREEZE)}, got {freeze!r}")
-    pick = {"none": lambda n: False, "weights": is_weight, "visible_bias": lambda n: n == "a",
-            "hidden_bias": lambda n: n == "b", "biases": lambda n: n in ("a", "b")}[freeze]
-    return [p for n, p in model.named_parameters() if pick(n)]
+    if freeze == "none":
+        return []
+    roles = bias_names(model)
+    names = {"visible_bias": roles["visible_bias"], "hidden_bias": roles["hidden_bias"],
+             "biases": roles["visible_bias"] | roles["hidden_bias"]}.get(freeze)
+    picked = [p for n, p in model.named_parameters() if (is_weight(n) if names is None else n in names)]
+    if not picked:
+        raise ValueError(f"freeze={freeze} names no parameter of {type(model).__name__} "
+                         f"(it has {[n for n, _ in model.named_parameters()]})")
+    return picked
 
 
 @torch.no_grad()

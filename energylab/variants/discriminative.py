@@ -42,6 +42,10 @@ class ClassRBM(RBM):
         self.d = nn.Parameter(torch.zeros(n_classes))
         self.objective = objective
 
+    def bias_names(self) -> dict:
+        """The class units' bias `d` sits with the visible side (Larochelle & Bengio 2008: (x, y) is visible)."""
+        return {"visible_bias": {"a", "d"}, "hidden_bias": {"b"}}
+
     def _set_alpha(self, value):
         """Live weight of the hybrid's generative term (RBM.set_hparam)."""
         if not hasattr(self.objective, "alpha"):
