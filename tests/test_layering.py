@@ -2,7 +2,8 @@
 own sub-package), read from the source with `ast`, imports inside functions included. Streamlit
 belongs to the dashboard alone.
 
-    errors, curves, progress, version        words and exceptions every layer may use
+    errors, curves, progress, version,       words, exceptions and JSON values every layer may use
+      jsonvalues
     core, datasets                           unit types and couplings; data
     schema                                   what a page asks of a variant (VariantGuide), slider stops
     registry                                 the Param schema, VARIANTS, make (filled in by variants/)
@@ -22,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "energylab"
 
 LAYERS = [
-    ("errors", "curves", "progress", "version"),
+    ("errors", "curves", "progress", "version", "jsonvalues"),
     ("core", "datasets"),
     ("schema",),
     ("registry",),

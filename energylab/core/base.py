@@ -78,6 +78,14 @@ def bernoulli_from(p: torch.Tensor, generator: torch.Generator | None = None) ->
     return torch.lt(u, p, out=u)
 
 
+def one_hot_from(q: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """A one-hot draw from each categorical distribution along q's last dimension (probabilities
+    that sum to 1): one uniform per distribution, the state where the cumulative sum first passes it."""
+    u = uniform_like(q[..., :1], generator)
+    index = (q.cumsum(-1) < u).sum(-1).clamp_max(q.shape[-1] - 1)
+    return F.one_hot(index, q.shape[-1]).to(q.dtype)
+
+
 def normal_like(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     return torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .base import Units, flat_sum, uniform_like
+from .base import Units, flat_sum, one_hot_from
 
 
 class OneHot(Units):
@@ -51,10 +51,7 @@ class OneHot(Units):
     def mean_and_sample(self, I, bias, beta=1.0, generator=None):
         p = self.mean(I, bias, beta)
         q = self._grouped(p)
-        # One uniform per group; the chosen index is where the cumulative sum first passes it.
-        u = uniform_like(q[..., :1], generator)
-        index = (q.cumsum(-1) < u).sum(-1).clamp_max(self.group_size - 1)
-        return p, F.one_hot(index, self.group_size).to(p.dtype).reshape(p.shape)
+        return p, one_hot_from(q, generator).reshape(p.shape)
 
     def log_partition(self, I, bias, beta=1.0):
         z = beta * (I + bias)

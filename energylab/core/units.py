@@ -11,6 +11,7 @@ from .base import (  # noqa: F401  (re-exported)
     flat_sum,
     bernoulli_from,
     normal_like,
+    one_hot_from,
     scaled_field,
     softplus_owned,
     uniform_like,

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import torch
 
+from ..core.units import bernoulli_from
+
 
 class DBMObjective:
     """Mean-field positive phase, persistent block-Gibbs negative phase (Salakhutdinov & Hinton 2009, section 3)."""
@@ -68,12 +70,12 @@ def pretrain(model, data, epochs: int = 20, lr: float = 0.05, batch_size: int = 
             for i in range(0, len(x), batch_size):
                 v0 = x[perm[i:i + batch_size]]
                 h0 = torch.sigmoid(bh + up * v0 @ W)
-                h = (torch.rand(h0.shape, generator=generator, device=x.device, dtype=x.dtype) < h0).to(x.dtype)
+                h = bernoulli_from(h0, generator)
                 for _ in range(k):
                     vk = torch.sigmoid(bv + down * h @ W.t())
-                    vk = (torch.rand(vk.shape, generator=generator, device=x.device, dtype=x.dtype) < vk).to(x.dtype)
+                    vk = bernoulli_from(vk, generator)
                     hk = torch.sigmoid(bh + up * vk @ W)
-                    h = (torch.rand(hk.shape, generator=generator, device=x.device, dtype=x.dtype) < hk).to(x.dtype)
+                    h = bernoulli_from(hk, generator)
                 n = len(v0)
                 W += lr * (v0.t() @ h0 - vk.t() @ hk) / n
                 bv += lr * (v0 - vk).mean(0)

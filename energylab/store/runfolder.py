@@ -37,10 +37,11 @@ from pathlib import Path
 from ..training import checkpoint
 from .. import datasets, viz
 from ..training.distributed import is_main
+from ..jsonvalues import jsonable
 from ..errors import ConfigError
 from ..training.history import History
 from .pictures import display_scale, model_pictures  # noqa: F401  (display_scale: importable here)
-from .runrecord import RunConfig, jsonable, safe_name
+from .runrecord import RunConfig, safe_name
 
 CONFIG, SUMMARY, CHECKPOINT = "config.json", "summary.json", "checkpoint.pt"
 MAX_RECORD_BYTES = 4_000_000          # a record is a few kB; a larger config.json is not one

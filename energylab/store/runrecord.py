@@ -25,13 +25,13 @@ from __future__ import annotations
 
 import difflib
 import json
-import math
 import os
 import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from ..errors import ConfigError
+from ..jsonvalues import jsonable
 
 SCHEMA_VERSION = 2
 PATH_OPTIONS = ("root", "path")          # dataset loader options that name a place on disk
@@ -71,21 +71,6 @@ def confine(value, inside, *, file=None, field_name: str, what: str = "the data 
                           field=field_name, value=str(value),
                           fix=fix or f"move it into {folders[0]} (or set ENERGYLAB_DATA to a folder that holds it)")
     return path
-
-
-def jsonable(value):
-    """Plain JSON values: non-finite floats become the strings 'nan'/'inf'/'-inf', tuples lists."""
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if hasattr(value, "item"):          # numpy / torch scalars
-        return jsonable(value.item())
-    return str(value)
 
 
 # -- the record ---------------------------------------------------------------------------------

@@ -14,6 +14,8 @@ import threading
 from bisect import bisect_right
 from collections import deque
 
+from ..jsonvalues import from_json, jsonable
+
 _FORMAT_VERSION = 1
 
 
@@ -22,22 +24,6 @@ def _clean(value):
     if isinstance(value, (bool, int)):
         return int(value)
     return float(value)
-
-
-def _encode(value):
-    # Strict JSON has no NaN/Infinity and a diverging run does produce them;
-    # float("nan") / float("inf") read these strings back exactly.
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    return str(value)
-
-
-def _decode(value):
-    if isinstance(value, str) and value in ("nan", "inf", "-inf"):
-        return float(value)
-    return value
 
 
 def evenly_spaced(n: int, k: int) -> list[int]:
@@ -221,8 +207,8 @@ class History:
                 "capacity": self.capacity,
                 "max_changes": self._changes.maxlen,
                 "names": list(self._names),
-                "records": [{k: _encode(v) for k, v in r.items()} for r in self._records],
-                "changes": [{k: _encode(v) for k, v in c.items()} for c in self._changes],
+                "records": [{k: jsonable(v) for k, v in r.items()} for r in self._records],
+                "changes": [{k: jsonable(v) for k, v in c.items()} for c in self._changes],
                 # the thinning state, so a resumed run keeps thinning evenly
                 "seq": list(self._seq),
                 "n_logged": self._n_logged,
@@ -232,8 +218,8 @@ class History:
     @classmethod
     def from_dict(cls, d: dict) -> "History":
         h = cls(capacity=d.get("capacity", 2000), max_changes=d.get("max_changes", 500))
-        h._records = [{k: _decode(v) for k, v in r.items()} for r in d.get("records", [])]
-        h._changes.extend({k: _decode(v) for k, v in c.items()} for c in d.get("changes", []))
+        h._records = [{k: from_json(v) for k, v in r.items()} for r in d.get("records", [])]
+        h._changes.extend({k: from_json(v) for k, v in c.items()} for c in d.get("changes", []))
         names = d.get("names") or [k for r in h._records for k in r if k != "step"]
         h._names = dict.fromkeys(names)
         seq = d.get("seq")

@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from ..registry import VARIANTS
+from .labels import class_labels
 from .trainer import Callback, Trainer, TrainingDiverged
 
 
@@ -114,20 +115,6 @@ class _Forward(Callback):
         self.outer._emit("on_epoch_end")
 
 
-def _labels(stack, data, x, what: str, device):
-    y = getattr(data, f"{what}_labels", None)
-    if y is None:
-        if what == "test":
-            return None
-        raise ValueError(f"fine_tune={stack.fine_tune!r} needs labels but the data has no train_labels; use a "
-                         "labelled dataset (el.datasets.load('digits')) or build the model with fine_tune='off'")
-    y = torch.as_tensor(y).to(device).long()
-    if x is None or y.shape != (x.shape[0],) or y.min() < 0 or y.max() >= stack.n_classes:
-        raise ValueError(f"{what} labels must be {None if x is None else x.shape[0]} class indices in "
-                         f"[0, {stack.n_classes}) (n_classes); got shape {tuple(y.shape)}")
-    return y
-
-
 def fit_layerwise(stack, outer: Trainer, data, epochs=None):
     """Run (or resume) the stack's plan under `outer`; return the outer trainer's history."""
     if epochs is not None:
@@ -137,8 +124,9 @@ def fit_layerwise(stack, outer: Trainer, data, epochs=None):
     test = stack.check_visible(test, "test data") if test is not None and len(test) else None
     labels = None
     if stack.head is not None:
-        labels = {"train": _labels(stack, data, train, "train", outer.device),
-                  "test": _labels(stack, data, test, "test", outer.device)}
+        labels = class_labels(data, train, test, stack.n_classes, outer.device, missing=(
+            f"fine_tune={stack.fine_tune!r} needs labels but the data has no train_labels; use a labelled "
+            "dataset (el.datasets.load('digits')) or build the model with fine_tune='off'"))
     fit_to_data = getattr(stack.visible, "fit_to_data", None)
     if fit_to_data is not None:
         fit_to_data(train)

@@ -27,6 +27,7 @@ from ..measures import monitors
 from . import regularizers, samplers
 from ..errors import DataError
 from .history import History
+from .labels import class_labels
 from .live import LiveParams
 from .objectives import Generative
 from ..registry import TRAINING, VARIANTS
@@ -181,33 +182,13 @@ class Trainer(Measurements, Checkpointing, Guard):
                             field="training data", value=tuple(train.shape), fix="pass at least one example")
         if test is not None and len(test):
             test = self.model.check_visible(test, "test data")
-        self.labels = self._labels(data, train, test) if getattr(self.model, "needs_labels", False) else None
+        self.labels = None
+        if getattr(self.model, "needs_labels", False):
+            variant = self.model.config.get("variant", type(self.model).__name__)
+            self.labels = class_labels(data, train, test, self.model.n_classes, self.device, missing=(
+                f"{variant} learns from labels but the data has no train_labels; use a labelled dataset "
+                "(el.datasets.load('digits')) or el.datasets.from_array(x, labels=y)"))
         return train, test
-
-    def _labels(self, data, train, test) -> dict:
-        """Class labels for a classifier: {"train": (N,), "test": (M,) or None, "test_x": test}."""
-        y = getattr(data, "train_labels", None)
-        variant = self.model.config.get("variant", type(self.model).__name__)
-        if y is None:
-            raise ValueError(f"{variant} learns from labels but the data has no train_labels; use a labelled "
-                             "dataset (el.datasets.load('digits')) or el.datasets.from_array(x, labels=y)")
-        out = {"test_x": test}
-        for name, y, x in (("train", y, train), ("test", getattr(data, "test_labels", None), test)):
-            if y is None or x is None or not len(x):
-                out[name] = None
-                continue
-            y = torch.as_tensor(y).to(self.device)
-            if y.is_floating_point() and not bool((y == y.round()).all()):   # 0.7 must not become class 0
-                raise DataError(f"{name} labels must be whole class indices, got e.g. "
-                                f"{y[y != y.round()][0].item():g}", field=f"{name} labels",
-                                fix="pass integer class indices 0, 1, 2, ...")
-            y = y.long()
-            if y.shape != (x.shape[0],) or y.min() < 0 or y.max() >= self.model.n_classes:
-                raise ValueError(f"{name} labels must be {x.shape[0]} class indices in [0, "
-                                 f"{self.model.n_classes}); got shape {tuple(y.shape)}, range "
-                                 f"[{y.min().item()}, {y.max().item()}]")
-            out[name] = y
-        return out
 
     def fit(self, data, epochs: int | None = None):
         """Train until `epochs` (default: the `epochs` hyperparameter) have been run; return the history."""

@@ -34,7 +34,7 @@ from ..core.couplings import Conv2d
 from ..training.objectives import Sparse
 from ..models.rbm import RBM
 from ..registry import INIT_STD, Param, Variant, register
-from ..core.units import Bernoulli, Gaussian, Units, flat_sum, uniform_like
+from ..core.units import Bernoulli, Gaussian, Units, flat_sum, one_hot_from
 from ..core.continuous import StandardizedGaussian
 
 
@@ -83,9 +83,7 @@ class ProbMaxPool(Units):
 
     def mean_and_sample(self, I, bias, beta=1.0, generator=None):
         p = torch.softmax(self._logits(I, bias, beta), -1)
-        u = uniform_like(p[..., :1], generator)
-        state = (p.cumsum(-1) < u).sum(-1).clamp_max(p.shape[-1] - 1)   # the last state is "all off"
-        on = F.one_hot(state, p.shape[-1]).to(p.dtype)[..., :-1]
+        on = one_hot_from(p, generator)[..., :-1]           # the last state is "all off"
         return self._unblocks(p[..., :-1]), self._unblocks(on)
 
     def pooled_mean(self, I, bias, beta=1.0):
