@@ -23,7 +23,7 @@ from PIL import Image
 import energylab as el
 from energylab.training import checkpoint
 from energylab import cli
-from energylab.store.runfolder import RunFolder, list_runs
+from energylab.store.runfolder import RunFolder
 
 FILES = ["config.json", "history.json", "history.csv", "checkpoint.pt", "weights.png", "samples.png",
          "reconstructions.png", "summary.json"]
@@ -223,7 +223,7 @@ def test_run_folder_api(run_dir, tmp_path):
     assert a.path != b.path and a.path.is_dir() and b.path.is_dir()
     a.write_config({"variant": "RBM", "dataset": {"name": "digits"}, "x": float("nan")})
     assert a.read_config()["x"] == "nan"                      # strict JSON on disk
-    assert [r.path for r in list_runs(tmp_path)] == [a.path]  # b has no config yet
+    assert [r.path for r in RunFolder.list_runs(tmp_path)] == [a.path]  # b has no config yet
     with pytest.raises(FileExistsError, match="--resume"):
         RunFolder.create(out=a.path)
     with pytest.raises(FileNotFoundError, match="not an energylab run folder"):

@@ -17,7 +17,7 @@ from .. import datasets, viz
 from .flags import _describe_range, _device
 from ..registry import VARIANTS
 from ..errors import DataError
-from ..store.runfolder import RunFolder, display_scale, list_runs
+from ..store.runfolder import RunFolder, display_scale
 
 
 # -- evaluate and sample ----------------------------------------------------------------------
@@ -113,7 +113,7 @@ def cmd_runs(args) -> int:
     """Every run folder, from the command line or the dashboard; a folder that cannot be read is
     one row saying why ("unreadable: <reason>"), never a crash."""
     rows = []
-    for run in list_runs(args.runs_dir):
+    for run in RunFolder.list_runs(args.runs_dir):
         if not run.readable:
             rows.append([run.path, "-", "-", f"unreadable: {run.error}", "-", "-"])
             continue

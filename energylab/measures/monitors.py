@@ -227,6 +227,3 @@ class ExactKL(Metric):
         p_data = metrics.data_distribution(self.patterns)
         self._add(torch.tensor(metrics.exact_kl(model, p_data.to(model.device)), dtype=torch.float64), 1)
 
-
-METRICS = {cls.name: cls for cls in (ReconstructionError, EnergyDistance, FreeEnergyGap, HeatCapacity,
-                                     WeightSparsity, WeightSquare, KLEstimate, ExactKL)}

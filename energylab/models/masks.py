@@ -204,9 +204,6 @@ class DropConnect(NoMask):
         return sh @ self.weight(coupling.W).t()
 
 
-MASKS = {cls.name: cls for cls in (NoMask, HiddenDropout, DropConnect, EnergyDropout)}
-
-
 class MaskedRBM(RBM):
     """An RBM whose fields pass through a mask policy (see the module docstring).
 
@@ -231,7 +228,10 @@ class MaskedRBM(RBM):
     def end_batch(self):
         self.mask.end_batch()
 
-    def _set_p(self, p: float) -> None:
+    def live_setters(self) -> dict:
+        return {"p": self.set_p}
+
+    def set_p(self, p: float) -> None:
         """Live dropout rate: the next mini-batch draws its mask with the new retain probability."""
         if not hasattr(self.mask, "p"):
             raise ValueError(f"the {self.mask.name} mask policy has no retain probability p")

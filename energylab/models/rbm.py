@@ -142,9 +142,14 @@ class RBM(nn.Module):
             v = init.to(self.device, self.a.dtype)
         return self.gibbs(v, k, beta, generator)
 
+    def live_setters(self) -> dict:
+        """{name: setter} of the model hyperparameters that may change while training runs; a
+        variant with live ones (dropout p, the hybrid's alpha, conv sparsity) names them here."""
+        return {}
+
     def set_hparam(self, name: str, value) -> None:
         """Change a live model hyperparameter between batches (a variant declares which are live)."""
-        setter = getattr(self, f"_set_{name}", None)
+        setter = self.live_setters().get(name)
         if setter is None:
             raise ValueError(f"{type(self).__name__} has no model hyperparameter {name!r} that can change "
                              "while training runs")

@@ -14,8 +14,7 @@ are upgraded on read; `read_config()` returns the upgraded record as a plain dic
 Every write is atomic (a temporary file renamed into place), so a reader polling a
 running folder never sees half a file.
 
-Listing never fails on one bad folder. `RunFolder.list_runs(runs_dir)` (and the
-module-level `list_runs`) returns a `RunFolder` for every folder directly under
+Listing never fails on one bad folder. `RunFolder.list_runs(runs_dir)` returns a `RunFolder` for every folder directly under
 `runs_dir` that holds a config.json or a checkpoint.pt, newest first, each with
 
     entry.record    the RunConfig, or None when the folder cannot be read
@@ -291,11 +290,6 @@ class RunFolder:
         history = self.read_history() if (self.path / HISTORY_JSON).is_file() else None
         return {"path": self.path, "config": self.read_config(), "summary": summary,
                 "history": history, "images": self.images()}
-
-
-def list_runs(runs_dir="runs") -> list[RunFolder]:
-    """`RunFolder.list_runs`: every run folder under `runs_dir`, with `record` / `error` (module docstring)."""
-    return RunFolder.list_runs(runs_dir)
 
 
 def load_dataset(name: str, options: dict, hint: str = ""):

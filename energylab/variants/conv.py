@@ -130,11 +130,14 @@ class ConvRBM(RBM):
         self.a.register_hook(self._tie_visible_bias)
         self.objective = objective
 
-    # Live hyperparameters (RBM.set_hparam): the sparsity term of the objective.
-    def _set_sparsity_target(self, value):
+    def live_setters(self) -> dict:
+        """Live hyperparameters (RBM.set_hparam): the sparsity term of the objective."""
+        return {"sparsity_target": self.set_sparsity_target, "sparsity_cost": self.set_sparsity_cost}
+
+    def set_sparsity_target(self, value):
         self.objective.target = float(value)
 
-    def _set_sparsity_cost(self, value):
+    def set_sparsity_cost(self, value):
         self.objective.cost = float(value)
 
     def _tie_visible_bias(self, grad):

@@ -46,7 +46,10 @@ class ClassRBM(RBM):
         """The class units' bias `d` sits with the visible side (Larochelle & Bengio 2008: (x, y) is visible)."""
         return {"visible_bias": {"a", "d"}, "hidden_bias": {"b"}}
 
-    def _set_alpha(self, value):
+    def live_setters(self) -> dict:
+        return {"alpha": self.set_alpha}
+
+    def set_alpha(self, value):
         """Live weight of the hybrid's generative term (RBM.set_hparam)."""
         if not hasattr(self.objective, "alpha"):
             raise ValueError("only the hybrid objective has a generative weight alpha")
