@@ -14,8 +14,8 @@ are upgraded on read; `read_config()` returns the upgraded record as a plain dic
 Every write is atomic (a temporary file renamed into place), so a reader polling a
 running folder never sees half a file.
 
-Listing never fails on one bad folder. `RunFolder.list_runs(runs_dir)` returns a `RunFolder` for every folder directly under
-`runs_dir` that holds a config.json or a checkpoint.pt, newest first, each with
+Listing never fails on one bad folder. `RunFolder.list_runs(runs_dir)` returns a `RunFolder`
+for every folder directly under `runs_dir` that holds a config.json or a checkpoint.pt, newest first, each with
 
     entry.record    the RunConfig, or None when the folder cannot be read
     entry.error     None, or one line saying why it cannot be read (bad JSON, no variant,

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import torch
 
+from . import regularizers
+
 
 def set_contrastive_grads(model, v_pos, h_pos, v_neg, h_neg) -> None:
     """Write -(<stat>_pos - <stat>_neg) into `.grad` of the model's parameters.
@@ -145,7 +147,8 @@ class Sparse(Generative):
     E[h | v] of the units sharing hidden bias g (one filter of a convolutional
     RBM, or one unit of a dense one) over the batch and positions, towards
     `target`. As in the paper, only the hidden biases follow it and the sigmoid's
-    derivative is dropped: b_g += lr * cost * (target - q_g).
+    derivative is dropped: b_g += lr * cost * (target - q_g). The gradient itself is
+    `regularizers.add_sparsity`, the trainer's `sparsity_penalty` (a convolution's weights get none).
     """
 
     name = "sparse"
@@ -156,8 +159,5 @@ class Sparse(Generative):
     def step(self, model, v, sampler, k: int, beta: float = 1.0, generator=None):
         v_neg = super().step(model, v, sampler, k, beta, generator)
         if self.cost > 0:
-            with torch.no_grad():
-                h = model.p_h(v).mean(0)
-                q = h.sum_to_size(model.b.shape) * (model.b.numel() / h.numel())
-                model.b.grad.add_(q - self.target, alpha=self.cost)
+            regularizers.add_sparsity(model, v, self.cost, self.target)
         return v_neg

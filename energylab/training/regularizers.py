@@ -124,16 +124,25 @@ def add_penalties(model, v, l1: float = 0.0, sparsity_penalty: float = 0.0, targ
             if is_weight(n) and p.grad is not None:
                 p.grad.add_(torch.sign(p), alpha=l1)
     if sparsity_penalty > 0 and getattr(model, "b", None) is not None and model.b.grad is not None:
-        v = v[0] if isinstance(v, (tuple, list)) else v
-        p_h = model.p_h(v)
-        excess = p_h.mean(0).sum_to_size(model.b.shape) * (model.b.numel() / p_h[0].numel()) - target_activation
-        model.b.grad.add_(excess, alpha=sparsity_penalty)
-        W = getattr(model, "W", None)
-        if isinstance(W, torch.Tensor) and W.dim() == 2 and W.grad is not None and v.dim() == 2:
-            W.grad.add_(torch.outer(model.visible.stat(v).mean(0), excess), alpha=sparsity_penalty)
+        add_sparsity(model, v, sparsity_penalty, target_activation)
     if freeze != "none":
         for p in frozen(model, freeze):
             p.grad = None
+
+
+@torch.no_grad()
+def add_sparsity(model, v, cost: float, target: float) -> None:
+    """The sparsity target's gradient (module docstring; the one implementation, also behind the
+    convolutional RBM's `objectives.Sparse`): cost * (q_g - target) on the hidden bias, where q_g is
+    the mean activation of the units sharing bias g (one filter of a convolution) over the batch
+    and positions, and, for a dense coupling, its chain-rule term on the weights."""
+    v = v[0] if isinstance(v, (tuple, list)) else v
+    p_h = model.p_h(v)
+    excess = p_h.mean(0).sum_to_size(model.b.shape) * (model.b.numel() / p_h[0].numel()) - target
+    model.b.grad.add_(excess, alpha=cost)
+    W = getattr(model, "W", None)
+    if isinstance(W, torch.Tensor) and W.dim() == 2 and W.grad is not None and v.dim() == 2:
+        W.grad.add_(torch.outer(model.visible.stat(v).mean(0), excess), alpha=cost)
 
 
 @torch.no_grad()
