@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Sequence
 from typing import Any, Callable
 
 import torch
@@ -236,6 +237,39 @@ class Variant(_schema.VariantGuide):
 
 
 VARIANTS: dict[str, Variant] = {}
+
+
+class Registered(Sequence):
+    """Those of `names` that are registered variants, looked up each time they are asked for: a
+    stack's layer choices, whatever order the variant modules were imported in."""
+
+    def __init__(self, names):
+        self.names = tuple(names)
+
+    def _now(self) -> tuple:
+        return tuple(n for n in self.names if n in VARIANTS)
+
+    def __getitem__(self, i):
+        return self._now()[i]
+
+    def __len__(self) -> int:
+        return len(self._now())
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Sequence) and tuple(self) == tuple(other)
+
+    def __hash__(self) -> int:
+        return hash(self.names)
+
+    def __repr__(self) -> str:
+        return repr(self._now())
+
+
+class KindsOf(Registered):
+    """Every data kind one of these (registered) variants accepts, looked up when asked."""
+
+    def _now(self) -> tuple:
+        return tuple(dict.fromkeys(k for n in self.names if n in VARIANTS for k in VARIANTS[n].data_kinds))
 
 
 def register(variant: Variant) -> Variant:

@@ -265,3 +265,17 @@ def test_exact_likelihood_of_a_tiny_dbn_against_the_joint_enumerated_by_hand():
     assert single.exact_log_likelihood(v) == pytest.approx(el.metrics.exact_log_likelihood(single.layers[0], v))
     with pytest.raises(ValueError, match="enumerates every layer"):
         el.make("DBN", n_visible=3, hidden_layers="40,2").exact_log_likelihood(v)
+
+
+def test_layer_choices_are_looked_up_when_asked_not_at_import():
+    """A variant registered after variants/deep.py was imported still becomes a layer option."""
+    from energylab.registry import VARIANTS
+    dbn, registered = VARIANTS["DBN"], list(VARIANTS.items())
+    del VARIANTS["SigmoidRBM"]
+    try:
+        assert "SigmoidRBM" not in dbn.param("first_layer").choices
+    finally:
+        VARIANTS.clear()
+        VARIANTS.update(registered)                  # registered again, in the order listings show
+    assert "SigmoidRBM" in dbn.param("first_layer").choices and "SigmoidRBM" in dbn.param("upper_layers").choices
+    assert set(dbn.data_kinds) == {k for n in dbn.param("first_layer").choices for k in VARIANTS[n].data_kinds}
