@@ -119,10 +119,10 @@ class Worker(Ends):
     def on_batch_start(self, trainer):
         self.lock.acquire()
         self.in_batch = True
-        if trainer._step_budget is not None and self.stepping is None and self.shape is not None:
+        if trainer.single_stepping and self.stepping is None and self.shape is not None:
             # every drawn weight view (dense W, conv filters, deeper layers in pixel space), before the update
             before = [W.clone() for _, W in viz.layer_weights(trainer.model)]
-            self.stepping = (before, trainer.batch_index, trainer._perm)
+            self.stepping = (before, trainer.batch_rows())
 
     def on_batch_end(self, trainer):
         if self.stepping is not None:
@@ -152,10 +152,9 @@ class Worker(Ends):
 
         The change is shown for the weights that moved most: layer 1 of an RBM (dense or
         convolutional), or the layer a stack is training, drawn in pixel space like its mosaic."""
-        before, index, perm = self.stepping
+        before, rows = self.stepping
         self.stepping = None
-        bs = trainer.params["batch_size"]
-        rows = perm[index * bs:(index + 1) * bs].cpu()
+        rows = rows.cpu()
         v_pos = self.data.train[rows][:N_SHOWN]
         negative = getattr(trainer, "last_negative", None)
         after = viz.layer_weights(trainer.model)
@@ -196,14 +195,14 @@ class Worker(Ends):
             self.rate_mark = (now, t.step)
         h = t.history
         status = t.status
-        if status in ("idle", "running") and (not t._resume.is_set() or t._step_budget == 0):
+        if status in ("idle", "running") and t.parks_next:
             status = "paused"                 # it parks before its next batch (pause, last single step)
         elif status == "idle":
             status = "starting"               # built, about to enter its first batch
         snap = {"id": self.spec["id"], "seq": self.seq, "status": status, "error": t.error,
                 "step": t.step, "epoch": t.epoch + t.batch_index / max(getattr(t, "steps_per_epoch", 1), 1),
                 "samples_per_s": self.rate if status == "running" else 0.0,
-                "elapsed": t._elapsed, "device": self.device_name, "params": t.params.values(),
+                "elapsed": t.elapsed, "device": self.device_name, "params": t.params.values(),
                 "pl_method": getattr(t, "pl_method", None), "time": time.time(),
                 "history": self._history(h),
                 "step_detail": self.step_detail}
@@ -264,7 +263,7 @@ class Worker(Ends):
     def summary(self) -> dict:
         t = self.trainer
         return {"status": t.status, "error": t.error, "step": t.step, "epoch": t.epoch,
-                "elapsed_s": round(t._elapsed, 3), "final": t.history.last() or {},
+                "elapsed_s": round(t.elapsed, 3), "final": t.history.last() or {},
                 "pseudo_log_likelihood_method": getattr(t, "pl_method", None),
                 "params": t.params.values(), "device": self.device_name, "updated": time.time(),
                 "why": self.why, "checkpoint": self.saved_step is not None, "saved_step": self.saved_step,

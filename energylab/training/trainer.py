@@ -157,6 +157,30 @@ class Trainer(Measurements, Checkpointing, Guard):
         self._stop = True
         self._resume.set()
 
+    # -- what a driver (the dashboard's worker) may read, between or inside batches ----------
+    @property
+    def elapsed(self) -> float:
+        """Seconds of training so far (resumed runs included; pauses not counted)."""
+        return self._elapsed
+
+    @property
+    def single_stepping(self) -> bool:
+        """True while the batches run are single steps requested with `step_once`."""
+        return self._step_budget is not None
+
+    @property
+    def parks_next(self) -> bool:
+        """True when the loop will wait before its next batch: paused, or its last requested step done."""
+        return not self._resume.is_set() or self._step_budget == 0
+
+    def batch_rows(self) -> torch.Tensor | None:
+        """The indices into the training set of the current batch (inside a batch's events), or None
+        between epochs."""
+        if self._perm is None:
+            return None
+        size = self.params["batch_size"]
+        return self._perm[self.batch_index * size:(self.batch_index + 1) * size]
+
     def _wait_if_paused(self):
         while True:
             if self._step_budget is not None:
