@@ -13,9 +13,9 @@ A run writes a folder (see `energylab.store.runfolder`) that `evaluate`, `sample
 `--resume` and the dashboard read back.
 
 This module is the parser and `main`; the generated flags and argument types are in
-`cli_flags.py`, `train` (new and resumed runs) in `cli_train.py`, and the commands
-that read (`evaluate`, `sample`, the tables) in `cli_commands.py`, `dashboard` in
-`cli_dashboard.py`.
+`flags.py`, `train` (new and resumed runs) in `train.py`, and the commands
+that read (`evaluate`, `sample`, the tables) in `commands.py`, `dashboard` in
+`dashboard.py`.
 """
 from __future__ import annotations
 

@@ -8,9 +8,9 @@ to know where its data came from. `load(name, **options)` is the single entry po
 
 This module is the registry and the loaders of library data (scikit-learn's digits,
 torchvision's MNIST family, with the offline message that says where to place the
-files by hand). The record and its checks are in `datasets_core.py`, the synthetic
-distributions in `datasets_synthetic.py`, user arrays, files and image folders in
-`datasets_files.py`; everything is importable from here.
+files by hand). The record and its checks are in `core.py`, the synthetic
+distributions in `synthetic.py`, user arrays, files and image folders in
+`files.py`; everything is importable from here.
 """
 from __future__ import annotations
 

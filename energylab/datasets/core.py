@@ -9,7 +9,7 @@ This module holds that record and the value contract around it: `check_range`
 MNIST likelihood literature, Salakhutdinov & Murray 2008), and the seeded,
 per-purpose random streams (`_generator`) that keep loading data from touching the
 global RNG. The loaders themselves live in `datasets.py` (registry, scikit-learn
-digits, torchvision), `datasets_synthetic.py` and `datasets_files.py`; import all of
+digits, torchvision), `synthetic.py` and `files.py`; import all of
 it from `energylab.datasets`.
 """
 from __future__ import annotations

@@ -11,8 +11,8 @@ Design notes (why it looks like this):
   is recorded in the history at the step it happened.
 - Every random draw (shuffling, sampling) comes from one `torch.Generator` whose
   state is checkpointed, so a resumed run continues bit for bit.
-- Evaluation is in trainer_eval.py, a checkpoint's contents in trainer_checkpoint.py, the
-  divergence guard in trainer_guard.py (mixins).
+- Evaluation is in evaluation.py, a checkpoint's contents in checkpointing.py, the
+  divergence guard in guard.py (mixins).
 """
 from __future__ import annotations
 
