@@ -20,6 +20,7 @@ import time
 import torch
 
 import energylab as el
+from energylab.training.trainer import resolve_device
 
 
 def timed(fn, device) -> float:
@@ -85,7 +86,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="auto")
     args = parser.parse_args(argv)
-    device = el.trainer.resolve_device(args.device)
+    device = resolve_device(args.device)
     g = torch.Generator().manual_seed(0)
     data = (torch.rand(args.n, args.n_visible, generator=g) < 0.2).float().to(device)
     r = measure(data, args.layers, args.epochs, args.batch_size, args.repeats, device)

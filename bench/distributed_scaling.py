@@ -43,7 +43,7 @@ def worker(rows: int, hidden: int, batch: int, threads: int) -> None:
     trainer.fit(x)
     if int(os.environ.get("RANK", 0)) == 0:
         print(json.dumps({"seconds": clock.seconds}))
-    from energylab import distributed
+    from energylab.training import distributed
     distributed.leave()
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 
 import energylab as el
+from energylab.training.trainer import resolve_device
 from bench import cd1
 from bench.common import machine, mnist_like, summary, timed, write
 
@@ -81,7 +82,7 @@ def main(argv=None):
     parser.add_argument("--device", default="auto")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    device = el.trainer.resolve_device(args.device)
+    device = resolve_device(args.device)
     x, source = mnist_like(10000 if args.quick else 60000)
     x = x.to(device)
     result = {"machine": machine(), "data": f"{len(x):,} x 784 ({source})"}

@@ -3,7 +3,7 @@
 Thin pages over the engine: Train (start, watch and retune runs), Explore (Gibbs
 chains, inpainting, hidden units of a trained model), Compare (overlay saved
 runs), Class (the instructor's view of every run), About the theory. A run trains in
-the server (energylab.runmanager) and belongs to the browser session that started it.
+the server (energylab.server.manager) and belongs to the browser session that started it.
 """
 import streamlit as st
 from streamlit import config

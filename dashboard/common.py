@@ -1,7 +1,7 @@
 """Shared pieces of the dashboard pages: the server's run manager and schema-generated widgets.
 
 The pages hold no model logic: the engine (`energylab`) owns models, training
-and measurements; `energylab.runmanager` owns the runs. This module turns a
+and measurements; `energylab.server.manager` owns the runs. This module turns a
 variant's hyperparameter schema (`energylab.Param`) into widgets, so a new
 variant in the registry appears here without dashboard code.
 
@@ -21,8 +21,8 @@ import secrets
 import streamlit as st
 
 import energylab as el
-from energylab.runmanager import RunManager
-from energylab.runrecord import safe_name
+from energylab.server.manager import RunManager
+from energylab.store.runrecord import safe_name
 
 DATASET_NOTES = {"mnist": "download", "fashion-mnist": "download", "kmnist": "download"}
 
@@ -159,7 +159,7 @@ def attach(run_id: str | None):
 
 def unreadable_folders():
     """Run folders that cannot be read, listed with their reasons (never a traceback)."""
-    from energylab.runfolder import RunFolder
+    from energylab.store.runfolder import RunFolder
     bad = [f for f in RunFolder.list_runs(manager().root) if not f.readable]
     if bad:
         with st.expander(f"{len(bad)} run folder(s) cannot be read"):

@@ -1,13 +1,13 @@
 """Compare page: overlay the curves of saved runs (the runs folder) to compare methods or settings.
 
 Runs of the dashboard and of the command line alike (their config.json is one run record,
-`energylab.runrecord`); a folder that cannot be read is named with its reason, never a traceback."""
+`energylab.store.runrecord`); a folder that cannot be read is named with its reason, never a traceback."""
 import plotly.graph_objects as go
 import streamlit as st
 
 from common import manager, unreadable_folders
 from energylab import viz
-from energylab.runfolder import RunFolder
+from energylab.store.runfolder import RunFolder
 
 
 

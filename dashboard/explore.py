@@ -3,7 +3,7 @@ Gibbs chains step by step, inpainting and hidden units for images; the free-ener
 data. Models come from saved checkpoints (Save checkpoint on the Train page, or `energylab train`).
 The data come from the run's record: a dataset path (`root`, `path`) outside the data directory is
 refused before anything is read, created or downloaded (`RunConfig.checked_dataset_options`), and
-the page says so instead of failing. Everything computed here is the engine's (`energylab.explore`);
+the page says so instead of failing. Everything computed here is the engine's (`energylab.measures.explore`);
 the page draws."""
 import plotly.graph_objects as go
 import streamlit as st
@@ -11,7 +11,7 @@ import torch
 
 import energylab as el
 from common import manager, unreadable_folders
-from energylab.runfolder import RunFolder
+from energylab.store.runfolder import RunFolder
 
 
 @st.cache_resource(max_entries=4)

@@ -16,8 +16,8 @@ import energylab as el
 from common import (attach, attached_run, control_token, dataset_label, datasets_for, fmt, manager, nearest,
                     owner_label, param_widget, session_token, slider_grid)
 from energylab.errors import EnergylabError
-from energylab.history import History
-from energylab.runmanager import RunLimitReached
+from energylab.training.history import History
+from energylab.server.manager import RunLimitReached
 
 # Recorded at every evaluation but not drawn unless asked for (they would crowd the page).
 OPTIONAL_CURVES = ("weight_participation", "weight_square", "energy_distance")
@@ -150,7 +150,7 @@ def intro():
 
 
 def load_run(row: dict):
-    from energylab.runfolder import RunFolder
+    from energylab.store.runfolder import RunFolder
     folder = RunFolder(row["path"])
     try:
         record = folder.read_record()

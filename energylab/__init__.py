@@ -5,18 +5,27 @@
     model = el.make("RBM", n_visible=data.n_visible, n_hidden=32)
     history = el.Trainer(model, lr=0.05, k=1, epochs=5).fit(data)
     el.metrics.pseudo_log_likelihood(model, el.datasets.binarize(data.test, "threshold"))
-"""
-from . import ais, curves, datasets, dbm, explore, metrics, monitors, notebook, progress, schedules, tap, units, viz
-from .checkpoint import CheckpointError, load
-from .couplings import Dense
-from .history import History
-from .rbm import RBM
-from .registry import VARIANTS, Param, Variant, make, register
-from .samplers import CD, PCD
-from .trainer import Callback, Trainer, TrainingDiverged
-from . import variants  # noqa: E402,F401  (registers the named variants)
 
-__version__ = "0.1.0"
+The sub-packages are layers, each importing only from those below it (tests/test_layering.py):
+core (unit types, couplings) and datasets; registry (the Param schema, VARIANTS, make); measures;
+models; training; variants (the named variants, registered on import); viz; store (run folders);
+cli and server (the dashboard's background runs).
+"""
+from . import curves, datasets, notebook, progress, viz
+from .core import units
+from .core.couplings import Dense
+from .measures import ais, explore, metrics, monitors, tap
+from .models import dbm
+from .models.rbm import RBM
+from .registry import VARIANTS, Param, Variant, make, register
+from .training import schedules
+from .training.checkpoint import CheckpointError, load
+from .training.history import History
+from .training.samplers import CD, PCD
+from .training.trainer import Callback, Trainer, TrainingDiverged
+from . import variants  # noqa: E402,F401  (registers the named variants)
+from .version import __version__
+
 __all__ = ["ais", "curves", "datasets", "explore", "progress", "dbm", "metrics", "notebook", "tap", "schedules",
            "units", "viz", "load", "CheckpointError", "Dense", "History", "RBM", "VARIANTS", "Param", "Variant",
-           "make", "register", "CD", "PCD", "Callback", "Trainer", "TrainingDiverged"]
+           "make", "register", "CD", "PCD", "Callback", "Trainer", "TrainingDiverged", "__version__"]

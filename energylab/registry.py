@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Sequence
 from typing import Any, Callable
 
 import torch
 
 from . import schema as _schema
-from .couplings import Dense
 from .errors import ConfigError
-from .rbm import RBM
-from .units import Bernoulli
 
 
 @dataclass(frozen=True)
@@ -154,7 +152,7 @@ class Variant(_schema.VariantGuide):
     the dashboard's defaults, which way the main metric is good, the default dataset."""
 
     name: str
-    factory: Callable[..., RBM]     # factory(n_visible, **model hyperparameters) -> model
+    factory: Callable[..., torch.nn.Module]     # factory(n_visible, **model hyperparameters) -> model
     params: tuple                   # model hyperparameters (architecture, unit options)
     summary: str
     visible: str
@@ -241,6 +239,39 @@ class Variant(_schema.VariantGuide):
 VARIANTS: dict[str, Variant] = {}
 
 
+class Registered(Sequence):
+    """Those of `names` that are registered variants, looked up each time they are asked for: a
+    stack's layer choices, whatever order the variant modules were imported in."""
+
+    def __init__(self, names):
+        self.names = tuple(names)
+
+    def _now(self) -> tuple:
+        return tuple(n for n in self.names if n in VARIANTS)
+
+    def __getitem__(self, i):
+        return self._now()[i]
+
+    def __len__(self) -> int:
+        return len(self._now())
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Sequence) and tuple(self) == tuple(other)
+
+    def __hash__(self) -> int:
+        return hash(self.names)
+
+    def __repr__(self) -> str:
+        return repr(self._now())
+
+
+class KindsOf(Registered):
+    """Every data kind one of these (registered) variants accepts, looked up when asked."""
+
+    def _now(self) -> tuple:
+        return tuple(dict.fromkeys(k for n in self.names if n in VARIANTS for k in VARIANTS[n].data_kinds))
+
+
 def register(variant: Variant) -> Variant:
     if variant.name in VARIANTS:
         raise ValueError(f"variant {variant.name!r} is already registered")
@@ -254,7 +285,7 @@ def get(name: str) -> Variant:
     return VARIANTS[name]
 
 
-def make(name: str, n_visible: int | None = None, **hparams) -> RBM:
+def make(name: str, n_visible: int | None = None, **hparams) -> torch.nn.Module:
     """Build a registered variant: `make("RBM", n_visible=64, n_hidden=32)`.
 
     Hyperparameters not given take the schema's defaults; unknown names and
@@ -323,24 +354,12 @@ def check_size(name: str, n_visible: int, values: dict) -> int:
     return count
 
 
-def from_config(config: dict) -> RBM:
+def from_config(config: dict) -> torch.nn.Module:
     """Rebuild an (untrained) model from `model.config`."""
     return make(config["variant"], config["n_visible"], **config["hparams"])
 
 
-# -- the variants ---------------------------------------------------------------
+# -- hyperparameters many variants share (the variants themselves: variants/) -----------------
 
 N_HIDDEN = Param("n_hidden", "int", 64, "number of hidden units", 1, 100000)
 INIT_STD = Param("init_std", "float", 0.01, "standard deviation of the initial weights", 1e-4, 1.0, log=True)
-
-
-def _bernoulli_rbm(n_visible, n_hidden, init_std):
-    return RBM(Bernoulli(n_visible), Bernoulli(n_hidden), Dense(n_visible, n_hidden, init_std))
-
-
-register(Variant(
-    name="RBM", factory=_bernoulli_rbm, params=(N_HIDDEN, INIT_STD),
-    summary="Bernoulli-Bernoulli restricted Boltzmann machine",
-    visible="Bernoulli", hidden="Bernoulli", method="CD-k / PCD",
-    reference="Hinton 2002; Hinton 2012 (practical guide)",
-))

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import energylab as el
-from energylab import ais, metrics
+from energylab.measures import ais, metrics
 from test_exact import all_states, random_rbm
 
 

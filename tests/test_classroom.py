@@ -12,7 +12,7 @@ import pytest
 
 import energylab as el
 from energylab.errors import RunAccessError
-from energylab.runmanager import RunLimitReached, RunManager
+from energylab.server.manager import RunLimitReached, RunManager
 from test_runmanager import wait_for
 
 SHORT = dict(model={"n_hidden": 4}, training={"epochs": 150, "batch_size": 16}, dataset_options={"size": 3})

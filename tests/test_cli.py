@@ -21,8 +21,9 @@ import torch
 from PIL import Image
 
 import energylab as el
+from energylab.training import checkpoint
 from energylab import cli
-from energylab.runfolder import RunFolder, list_runs
+from energylab.store.runfolder import RunFolder
 
 FILES = ["config.json", "history.json", "history.csv", "checkpoint.pt", "weights.png", "samples.png",
          "reconstructions.png", "summary.json"]
@@ -93,7 +94,7 @@ def test_resume_continues_the_run_bit_for_bit(run_dir, tmp_path, capsys):
     # a live hyperparameter may change on resume; the change lands in the history
     assert cli.main(["train", "--resume", str(resumed / "checkpoint.pt"), "--epochs", "1", "--lr", "0.02",
                      "--quiet"]) == 0
-    payload = el.checkpoint.read(resumed / "checkpoint.pt")
+    payload = checkpoint.read(resumed / "checkpoint.pt")
     assert payload["position"][0] == 4 * STEPS_PER_EPOCH
     history = RunFolder(resumed).read_history()
     assert {"step": 3 * STEPS_PER_EPOCH, "name": "lr", "old": 0.1, "new": 0.02} in history.changes
@@ -222,7 +223,7 @@ def test_run_folder_api(run_dir, tmp_path):
     assert a.path != b.path and a.path.is_dir() and b.path.is_dir()
     a.write_config({"variant": "RBM", "dataset": {"name": "digits"}, "x": float("nan")})
     assert a.read_config()["x"] == "nan"                      # strict JSON on disk
-    assert [r.path for r in list_runs(tmp_path)] == [a.path]  # b has no config yet
+    assert [r.path for r in RunFolder.list_runs(tmp_path)] == [a.path]  # b has no config yet
     with pytest.raises(FileExistsError, match="--resume"):
         RunFolder.create(out=a.path)
     with pytest.raises(FileNotFoundError, match="not an energylab run folder"):
@@ -312,9 +313,9 @@ def test_every_command_works_on_a_dashboard_run(dashboard_run, run_dir, tmp_path
     assert any(dashboard_run.name in r and "RBM" in r and "digits" in r and "stopped" in r for r in rows)
     assert any("cli-run" in r and "finished" in r for r in rows)
 
-    step = el.checkpoint.read(dashboard_run / "checkpoint.pt")["position"][0]
+    step = checkpoint.read(dashboard_run / "checkpoint.pt")["position"][0]
     assert cli.main(["train", "--resume", str(dashboard_run), "--epochs", "1", "--quiet"]) == 0
-    assert el.checkpoint.read(dashboard_run / "checkpoint.pt")["position"][0] == step + STEPS_PER_EPOCH
+    assert checkpoint.read(dashboard_run / "checkpoint.pt")["position"][0] == step + STEPS_PER_EPOCH
     record = RunFolder(dashboard_run).read_record()
     assert record.source == "dashboard" and record.id == dashboard_run.name    # still the dashboard's run
     assert record.resumed[0]["from_step"] == step and record.eval_every == 100
@@ -371,8 +372,8 @@ def test_dataset_paths_from_a_record_stay_in_the_data_or_working_folder(tmp_path
 # -- energylab dashboard -------------------------------------------------------------------------
 def test_dashboard_flags_are_the_projects_streamlit_settings():
     import tomllib
-    from energylab import cli_dashboard
-    toml = tomllib.loads((Path(cli.__file__).parents[1] / ".streamlit" / "config.toml").read_text())
+    from energylab.cli import dashboard as cli_dashboard
+    toml = tomllib.loads((Path(cli.__file__).parents[2] / ".streamlit" / "config.toml").read_text())
     flat = {f"{section}.{key}": str(value).lower() for section, values in toml.items()
             for key, value in values.items()}
     assert flat.pop("server.address") == cli_dashboard.LOOPBACK
@@ -381,7 +382,7 @@ def test_dashboard_flags_are_the_projects_streamlit_settings():
 
 def _launch(monkeypatch, argv):
     """Run `energylab dashboard ...` in-process with the exec replaced by a recorder."""
-    from energylab import cli_dashboard
+    from energylab.cli import dashboard as cli_dashboard
     seen = {}
     monkeypatch.setattr(cli_dashboard.os, "execve", lambda exe, args, env: seen.update(args=args, env=env))
     assert cli.main(["dashboard", *argv]) == 0
@@ -404,8 +405,8 @@ def test_dashboard_binds_loopback_unless_told_and_warns_when_told(monkeypatch, t
 
 
 def test_dashboard_missing_app_is_one_clear_line(monkeypatch, tmp_path, capsys):
-    from energylab import cli_dashboard
-    monkeypatch.setattr(cli_dashboard, "__file__", str(tmp_path / "site-packages" / "energylab" / "cli_dashboard.py"))
+    from energylab.cli import dashboard as cli_dashboard
+    monkeypatch.setattr(cli_dashboard, "__file__", str(tmp_path / "site-packages" / "energylab" / "cli" / "dashboard.py"))
     with pytest.raises(SystemExit) as exc:
         cli.main(["dashboard"])
     err = capsys.readouterr().err.strip().splitlines()
@@ -421,7 +422,7 @@ def test_dashboard_starts_from_any_folder_on_loopback_only(tmp_path):
     with socket.socket() as s:                          # a free port
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    root = Path(cli.__file__).parents[1]
+    root = Path(cli.__file__).parents[2]
     env = dict(os.environ, PYTHONPATH=str(root))
     server = subprocess.Popen([sys.executable, "-m", "energylab", "dashboard", "--port", str(port),
                                "--runs-dir", "r"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,

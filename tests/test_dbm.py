@@ -3,7 +3,8 @@ import pytest
 import torch
 
 import energylab as el
-from energylab import dbm, metrics
+from energylab.models import dbm
+from energylab.measures import metrics
 from test_exact import all_states
 
 

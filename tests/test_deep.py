@@ -1,4 +1,4 @@
-"""Stacks (energylab/deep.py, layerwise.py, variants/deep.py): DBN, ResidualDBN, ConvDBN.
+"""Stacks (energylab/models/stacks.py, layerwise.py, variants/deep.py): DBN, ResidualDBN, ConvDBN.
 
 Greedy training on cached features (instrumented), fine-tuned classification on the
 bundled digits, generation shapes, checkpoints of whole stacks, trainer controls that
@@ -13,8 +13,8 @@ import pytest
 import torch
 
 import energylab as el
-from energylab.objectives import Generative
-from energylab.trainer import Callback
+from energylab.training.objectives import Generative
+from energylab.training.trainer import Callback
 from energylab.variants.conv import ConvRBM
 
 
@@ -265,3 +265,17 @@ def test_exact_likelihood_of_a_tiny_dbn_against_the_joint_enumerated_by_hand():
     assert single.exact_log_likelihood(v) == pytest.approx(el.metrics.exact_log_likelihood(single.layers[0], v))
     with pytest.raises(ValueError, match="enumerates every layer"):
         el.make("DBN", n_visible=3, hidden_layers="40,2").exact_log_likelihood(v)
+
+
+def test_layer_choices_are_looked_up_when_asked_not_at_import():
+    """A variant registered after variants/deep.py was imported still becomes a layer option."""
+    from energylab.registry import VARIANTS
+    dbn, registered = VARIANTS["DBN"], list(VARIANTS.items())
+    del VARIANTS["SigmoidRBM"]
+    try:
+        assert "SigmoidRBM" not in dbn.param("first_layer").choices
+    finally:
+        VARIANTS.clear()
+        VARIANTS.update(registered)                  # registered again, in the order listings show
+    assert "SigmoidRBM" in dbn.param("first_layer").choices and "SigmoidRBM" in dbn.param("upper_layers").choices
+    assert set(dbn.data_kinds) == {k for n in dbn.param("first_layer").choices for k in VARIANTS[n].data_kinds}

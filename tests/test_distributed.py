@@ -1,4 +1,4 @@
-"""Data-parallel training (energylab/distributed.py): 2 CPU processes on the gloo backend.
+"""Data-parallel training (energylab/training/distributed.py): 2 CPU processes on the gloo backend.
 
 The test starts two real processes (this file run as a script, with the environment
 torchrun would give: RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT), each with a timeout,
@@ -35,8 +35,9 @@ import torch
 import torch.nn.functional as F
 
 import energylab as el
-from energylab import distributed
-from energylab.samplers import from_hyperparameters
+from energylab.training import checkpoint
+from energylab.training import distributed
+from energylab.training.samplers import from_hyperparameters
 
 WORLD = 2
 ROOT = Path(__file__).resolve().parent.parent
@@ -235,7 +236,7 @@ def test_evaluation_records_are_averaged_and_identical_on_every_process(trained)
 def test_only_rank_0_writes_and_resuming_continues_exactly(trained):
     assert (trained / "rank0" / "checkpoint.pt").is_file()
     assert not (trained / "rank1" / "checkpoint.pt").exists()
-    payload = el.checkpoint.read(trained / "rank0" / "checkpoint.pt")
+    payload = checkpoint.read(trained / "rank0" / "checkpoint.pt")
     assert payload["distributed"]["world_size"] == WORLD and len(payload["distributed"]["samplers"]) == WORLD
     for rank in range(WORLD):      # PCD chains and sampling streams of both processes came back
         straight = torch.load(trained / f"rank{rank}" / "straight.pt", weights_only=True)

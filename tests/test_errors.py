@@ -20,7 +20,8 @@ import torch
 from PIL import Image
 
 import energylab as el
-from energylab import checkpoint, cli, registry
+from energylab.training import checkpoint
+from energylab import cli, registry
 from energylab import datasets as D
 from energylab.errors import CheckpointError, ConfigError, DataError, EnergylabError, RunStateError
 

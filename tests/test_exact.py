@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import energylab as el
-from energylab import metrics
+from energylab.measures import metrics
 
 
 def all_states(n):

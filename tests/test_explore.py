@@ -7,7 +7,7 @@ import torch
 
 import energylab as el
 from energylab.errors import DataError
-from energylab.explore import confusion_matrix, half_mask, hidden_maps, inpaint
+from energylab.measures.explore import confusion_matrix, half_mask, hidden_maps, inpaint
 
 
 def test_half_masks():

@@ -12,7 +12,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 import energylab as el
-from energylab.runfolder import RunFolder
+from energylab.store.runfolder import RunFolder
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
 sys.path.insert(0, str(Path(APP).parent))       # the pages import `common` as streamlit run does

@@ -16,8 +16,10 @@ import pytest
 import torch
 
 import energylab as el
-from energylab import checkpoint, cli, cli_save
-from energylab.runfolder import RunFolder
+from energylab.training import checkpoint
+from energylab import cli
+from energylab.cli import save as cli_save
+from energylab.store.runfolder import RunFolder
 
 TINY = ["--variant", "RBM", "--dataset", "bars-and-stripes", "--dataset-option", "size=2", "--n-hidden", "3",
         "--batch-size", "100", "--quiet"]           # 1000 examples / 100 = 10 steps an epoch

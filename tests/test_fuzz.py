@@ -23,7 +23,9 @@ from hypothesis import strategies as st
 from PIL import Image
 
 import energylab as el
-from energylab import checkpoint, cli, cli_train
+from energylab.training import checkpoint
+from energylab import cli
+from energylab.cli import train as cli_train
 from energylab import datasets as D
 from energylab.errors import EnergylabError
 

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from energylab.history import History, evenly_spaced
+from energylab.training.history import History, evenly_spaced
 
 
 def test_log_series_names_last():

@@ -4,9 +4,9 @@ import pytest
 import torch
 
 import energylab as el
-from energylab import metrics
-from energylab.objectives import Generative
-from energylab.samplers import CD
+from energylab.measures import metrics
+from energylab.training.objectives import Generative
+from energylab.training.samplers import CD
 from test_exact import all_states, random_rbm
 
 

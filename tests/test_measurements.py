@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import energylab as el
-from energylab import metrics
+from energylab.measures import metrics
 
 # Dense variants whose exact gradient is not defined here, and why (so the loop cannot silently shrink).
 NO_EXACT_GRADIENT = {

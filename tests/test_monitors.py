@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from energylab import metrics, monitors
+from energylab.measures import metrics, monitors
 from test_exact import random_rbm
 
 

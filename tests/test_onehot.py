@@ -3,10 +3,10 @@ import pytest
 import torch
 
 import energylab as el
-from energylab import metrics
-from energylab.couplings import Dense
-from energylab.rbm import RBM
-from energylab.units import Bernoulli, OneHot
+from energylab.measures import metrics
+from energylab.core.couplings import Dense
+from energylab.models.rbm import RBM
+from energylab.core.units import Bernoulli, OneHot
 from test_exact import all_states
 
 

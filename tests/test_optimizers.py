@@ -3,7 +3,8 @@ import pytest
 import torch
 
 import energylab as el
-from energylab import metrics, regularizers
+from energylab.measures import metrics
+from energylab.training import regularizers
 from test_exact import random_rbm
 
 

@@ -34,11 +34,6 @@ def test_no_checkpoint_loading_unpickles_arbitrary_objects():
                 assert "weights_only=True" in line, f"{path.name}: {line.strip()}"
 
 
-def test_streamlit_is_imported_only_by_the_dashboard():
-    for path in (ROOT / "energylab").rglob("*.py"):
-        assert "import streamlit" not in path.read_text(), path
-
-
 def test_readme_variant_table_is_the_registry(capsys):
     from energylab import cli
     assert cli.main(["variants", "--markdown"]) == 0

@@ -19,9 +19,10 @@ import pytest
 import torch
 
 import energylab as el
-from energylab import runworker
-from energylab.runfolder import RunFolder
-from energylab.runmanager import RunManager
+from energylab.training import checkpoint
+from energylab.server import worker as runworker
+from energylab.store.runfolder import RunFolder
+from energylab.server.manager import RunManager
 from test_runmanager import BAS, wait_for
 
 
@@ -32,7 +33,7 @@ def summary(run_or_folder):
 
 def loadable(folder, step):
     """The checkpoint loads without pickles and is the state at `step`."""
-    state = el.checkpoint.read(folder.checkpoint)
+    state = checkpoint.read(folder.checkpoint)
     model = el.load(folder.checkpoint)
     assert all(torch.isfinite(p).all() for p in model.parameters())
     return state["trainer"]["step"] if "trainer" in state else step
@@ -105,7 +106,7 @@ def test_sigterm_to_the_training_process_stops_with_a_save(manager):
 
 SERVER = textwrap.dedent("""
     import sys, time, json
-    from energylab.runmanager import RunManager
+    from energylab.server.manager import RunManager
     m = RunManager(sys.argv[1], max_running=2, snapshot_interval=0.2, autosave_s=1.0)
     runs = [m.start("RBM", "bars-and-stripes", model={"n_hidden": 8}, owner=f"student-{i}",
                     training={"epochs": 10000, "batch_size": 16}, dataset_options={"size": 3}) for i in range(3)]

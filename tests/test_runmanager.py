@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import energylab as el
-from energylab.runmanager import RunLimitReached, RunManager
+from energylab.server.manager import RunLimitReached, RunManager
 
 BAS = dict(model={"n_hidden": 8}, training={"epochs": 10000, "batch_size": 16, "lr": 0.1},
            dataset_options={"size": 3})
@@ -119,8 +119,8 @@ def test_every_variant_trains_in_the_worker_and_publishes_a_snapshot(variant, tm
     variant on a dataset it accepts ends 'finished' and its snapshots carry what the page draws."""
     import queue
 
-    from energylab import runworker
-    from energylab.runfolder import RunFolder
+    from energylab.server import worker as runworker
+    from energylab.store.runfolder import RunFolder
     v = el.VARIANTS[variant]
     dataset = next(d for d in ("digits", "bars-and-stripes", "two-moons")
                    if el.datasets.DATASETS[d].kind in v.data_kinds)
@@ -150,8 +150,8 @@ def test_single_step_view_shows_the_weight_change_of_any_model(variant, tmp_path
     import queue
     import threading
 
-    from energylab import runworker
-    from energylab.runfolder import RunFolder
+    from energylab.server import worker as runworker
+    from energylab.store.runfolder import RunFolder
     v = el.VARIANTS[variant]
     dataset = "digits" if el.datasets.DATASETS["digits"].kind in v.data_kinds else "two-moons"
     folder = RunFolder.create(tmp_path, variant, dataset)

@@ -1,4 +1,4 @@
-"""The run record (`energylab.runrecord`): one schema read by every command and page.
+"""The run record (`energylab.store.runrecord`): one schema read by every command and page.
 
 Old layouts of both writers are upgraded, unusable files are refused with the file and
 the field named, listings survive them, folder names cannot leave the runs folder and
@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from energylab.errors import ConfigError
-from energylab.runfolder import RunFolder, list_runs
-from energylab.runrecord import SCHEMA_VERSION, DatasetSpec, RunConfig, safe_name
+from energylab.store.runfolder import RunFolder
+from energylab.store.runrecord import SCHEMA_VERSION, DatasetSpec, RunConfig, safe_name
 
 # The two layouts written before schema 2, as the command line and the dashboard wrote them.
 CLI_V1 = {"variant": "RBM", "n_visible": 64, "model": {"n_hidden": 8, "init_std": 0.01},
@@ -126,7 +126,7 @@ def test_listing_survives_every_bad_folder(tmp_path):
     (tmp_path / "only-checkpoint" / "checkpoint.pt").write_bytes(b"x")
     (tmp_path / "not-a-run").mkdir()                                          # nothing in it: not listed
     os.symlink(good.path, tmp_path / "link")                                  # a link is not a run folder
-    runs = list_runs(tmp_path)
+    runs = RunFolder.list_runs(tmp_path)
     by_name = {r.name: r for r in runs}
     assert set(by_name) == {good.name, "binary", "huge", "only-checkpoint", "link"} | {f"bad{i}" for i in range(len(MALFORMED))}
     assert by_name[good.name].readable and by_name[good.name].record.dataset.name == "digits"
@@ -136,7 +136,7 @@ def test_listing_survives_every_bad_folder(tmp_path):
             assert "\n" not in run.error
     assert "symbolic link" in by_name["link"].error and "no config.json" in by_name["only-checkpoint"].error
     assert "not text" in by_name["binary"].error and "too large" in by_name["huge"].error
-    assert RunFolder.list_runs(tmp_path)[0].path == runs[0].path            # one listing, two names
+    assert [r.path for r in RunFolder.list_runs(tmp_path)] == [r.path for r in runs]   # a stable order
 
 
 @pytest.mark.parametrize("text,expected", [("../../x", "x"), ("my data/set", "my_data_set"), ("..", "run"),
@@ -230,7 +230,7 @@ def test_the_pages_read_a_command_line_run(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert cli.main(["train", "--variant", "RBM", "--dataset", "bars-and-stripes", "--dataset-option", "size=3",
                      "--n-hidden", "4", "--epochs", "1", "--quiet", "--runs-dir", str(tmp_path / "runs")]) == 0
-    (folder,) = list_runs(tmp_path / "runs")
+    (folder,) = RunFolder.list_runs(tmp_path / "runs")
     assert folder.readable and folder.record.source == "cli" and folder.record.id == folder.name
     assert folder.record.dataset.image_shape == [3, 3] and folder.record.dataset.kind == "binary"
     assert len(folder.read_history()) > 0
@@ -258,7 +258,7 @@ def test_compare_and_explore_pages_read_both_sources_and_survive_bad_folders(tmp
     dash = _dashboard_run(runs)
     assert cli.main(["train", "--variant", "RBM", "--dataset", "digits", "--n-hidden", "8", "--batch-size", "128",
                      "--epochs", "1", "--quiet", "--runs-dir", str(runs)]) == 0
-    (cli_run,) = [f for f in list_runs(runs) if f.record.source == "cli"]
+    (cli_run,) = [f for f in RunFolder.list_runs(runs) if f.record.source == "cli"]
     for name, text in (("bad-list", "[]"), ("bad-null", "null"), ("bad-noname", '{"variant": "RBM", "dataset": {}}')):
         (runs / name).mkdir()
         (runs / name / "config.json").write_text(text)

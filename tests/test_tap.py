@@ -3,7 +3,7 @@ import pytest
 import torch
 
 import energylab as el
-from energylab import metrics, tap
+from energylab.measures import metrics, tap
 from test_ais import gaussian_rbm
 from test_exact import random_rbm
 

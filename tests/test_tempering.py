@@ -5,8 +5,8 @@ import pytest
 import torch
 
 import energylab as el
-from energylab import metrics
-from energylab.samplers import SAMPLERS, Driven, ParallelTempering, _gamma, make_sampler
+from energylab.measures import metrics
+from energylab.training.samplers import SAMPLERS, Driven, ParallelTempering, _gamma, make_sampler
 from test_exact import all_states
 
 N_VISIBLE = 12

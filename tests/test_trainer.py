@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import energylab as el
-from energylab import checkpoint
+from energylab.training import checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -121,6 +121,31 @@ def test_steps_requested_before_the_loop_parks_are_not_lost(digits):
         reach(3)
         time.sleep(0.3)
         assert trainer.step == 3 and trainer.status == "paused"
+
+
+def test_what_a_driver_reads_between_and_inside_batches(digits):
+    """The small public surface the dashboard's worker uses: elapsed time, single-stepping, whether
+    the loop parks before its next batch, and the current batch's rows."""
+    trainer = el.Trainer(small_model(), epochs=2, batch_size=32, eval_every=10 ** 9)
+    assert trainer.elapsed == 0.0 and not trainer.single_stepping and not trainer.parks_next
+    assert trainer.batch_rows() is None                 # no epoch drawn yet
+    seen = []
+
+    class Rows(el.Callback):
+        def on_batch_start(self, t):
+            rows = t.batch_rows()
+            seen.append((rows.clone(), t.single_stepping, t.parks_next))
+
+    trainer.callbacks.append(Rows())
+    trainer.pause()
+    assert trainer.parks_next
+    trainer.step_once(2)
+    assert trainer.single_stepping and not trainer.parks_next
+    trainer.resume()
+    trainer.fit(digits)
+    assert trainer.elapsed > 0 and not trainer.single_stepping
+    rows = torch.cat([r for r, _, _ in seen[:10]])      # the first epoch's batches: a permutation
+    assert sorted(rows.tolist()) == list(range(320)) and all(len(r) == 32 for r, _, _ in seen)
 
 
 def test_checkpoint_round_trips_bit_exactly(digits, tmp_path):

@@ -15,10 +15,10 @@ import pytest
 import torch
 
 import energylab as el
-from energylab.couplings import Dense
-from energylab.objectives import Generative
-from energylab.rbm import RBM
-from energylab.units import Bernoulli, Gaussian
+from energylab.core.couplings import Dense
+from energylab.training.objectives import Generative
+from energylab.models.rbm import RBM
+from energylab.core.units import Bernoulli, Gaussian
 
 
 def randomise(m, seed, std=0.7):

@@ -13,7 +13,7 @@ import torch
 from threadpoolctl import threadpool_limits
 
 import energylab as el
-from energylab.objectives import Discriminative, Hybrid
+from energylab.training.objectives import Discriminative, Hybrid
 
 D, H, C = 4, 3, 3
 

@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 
 import energylab as el
-from energylab.objectives import Generative, set_contrastive_grads
-from energylab.samplers import CD
+from energylab.training.objectives import Generative, set_contrastive_grads
+from energylab.training.samplers import CD
 
 
 def random_model(name, n_visible=6, n_hidden=5, seed=0, **hp):

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import energylab as el
-from energylab import units
+from energylab.core import units
 
 
 def small_gb(n_visible, n_hidden, sigma=0.7, loc=0.3, scale=2.0, seed=0, learned=False):

@@ -30,12 +30,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..couplings import Conv2d
-from ..objectives import Sparse
-from ..rbm import RBM
+from ..core.couplings import Conv2d
+from ..training.objectives import Sparse
+from ..models.rbm import RBM
 from ..registry import INIT_STD, Param, Variant, register
-from ..units import Bernoulli, Gaussian, Units, _flat_sum, uniform_like
-from ..units_continuous import StandardizedGaussian
+from ..core.units import Bernoulli, Gaussian, Units, flat_sum, one_hot_from
+from ..core.continuous import StandardizedGaussian
 
 
 class ProbMaxPool(Units):
@@ -83,9 +83,7 @@ class ProbMaxPool(Units):
 
     def mean_and_sample(self, I, bias, beta=1.0, generator=None):
         p = torch.softmax(self._logits(I, bias, beta), -1)
-        u = uniform_like(p[..., :1], generator)
-        state = (p.cumsum(-1) < u).sum(-1).clamp_max(p.shape[-1] - 1)   # the last state is "all off"
-        on = F.one_hot(state, p.shape[-1]).to(p.dtype)[..., :-1]
+        on = one_hot_from(p, generator)[..., :-1]           # the last state is "all off"
         return self._unblocks(p[..., :-1]), self._unblocks(on)
 
     def pooled_mean(self, I, bias, beta=1.0):
@@ -93,10 +91,10 @@ class ProbMaxPool(Units):
         return 1 - torch.softmax(self._logits(I, bias, beta), -1)[..., -1]
 
     def log_partition(self, I, bias, beta=1.0):
-        return _flat_sum(torch.logsumexp(self._logits(I, bias, beta), -1))
+        return flat_sum(torch.logsumexp(self._logits(I, bias, beta), -1))
 
     def energy(self, x, bias):
-        return -_flat_sum(x.reshape((-1,) + self.shape) * bias)
+        return -flat_sum(x.reshape((-1,) + self.shape) * bias)
 
     def check(self, x, what="input"):
         value_range = super().check(x, what)
@@ -132,11 +130,14 @@ class ConvRBM(RBM):
         self.a.register_hook(self._tie_visible_bias)
         self.objective = objective
 
-    # Live hyperparameters (RBM.set_hparam): the sparsity term of the objective.
-    def _set_sparsity_target(self, value):
+    def live_setters(self) -> dict:
+        """Live hyperparameters (RBM.set_hparam): the sparsity term of the objective."""
+        return {"sparsity_target": self.set_sparsity_target, "sparsity_cost": self.set_sparsity_cost}
+
+    def set_sparsity_target(self, value):
         self.objective.target = float(value)
 
-    def _set_sparsity_cost(self, value):
+    def set_sparsity_cost(self, value):
         self.objective.cost = float(value)
 
     def _tie_visible_bias(self, grad):

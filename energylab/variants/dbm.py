@@ -1,13 +1,13 @@
-"""`DBM`: a deep Boltzmann machine of any depth (Salakhutdinov & Hinton 2009); see `energylab/dbm.py`.
+"""`DBM`: a deep Boltzmann machine of any depth (Salakhutdinov & Hinton 2009); see `energylab/models/dbm.py`.
 
 Trained by the shared trainer through the model's own objective (mean-field positive phase,
 persistent block-Gibbs negative phase): the schema's `sampler` is not used, `k` is the number
 of Gibbs sweeps of the persistent chains per update. Layerwise pretraining is
-`energylab.dbm.pretrain(model, data)` before training.
+`energylab.models.dbm.pretrain(model, data)` before training.
 """
 from __future__ import annotations
 
-from ..dbm import DBM
+from ..models.dbm import DBM
 from ..registry import INIT_STD, Param, Variant, register
 
 HIDDEN_LAYERS = Param("hidden_layers", "ints", "64,32", "hidden units of each layer, bottom to top, e.g. '256,64'",

@@ -25,18 +25,16 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..deep import Stack
-from ..registry import INIT_STD, VARIANTS, Param, Variant, make, register
+from ..models.stacks import Stack
+from ..registry import INIT_STD, KindsOf, Param, Registered, Variant, make, register
 from .conv import ProbMaxPool
 
 # First layers whose hidden units are Bernoulli (their means lie in [0, 1], as the next layer needs).
-FIRST = tuple(n for n in ("RBM", "GaussianRBM", "SigmoidRBM", "DropoutRBM", "DropConnectRBM", "EDropoutRBM",
-                          "VarianceGaussianRBM") if n in VARIANTS)
-UPPER = tuple(n for n in ("RBM", "SigmoidRBM", "DropoutRBM", "DropConnectRBM", "EDropoutRBM") if n in VARIANTS)
-
-def _kinds(names) -> tuple:
-    """Every data kind one of these layer variants accepts (a stack's kinds depend on its first layer)."""
-    return tuple(dict.fromkeys(k for n in names for k in VARIANTS[n].data_kinds))
+# The choices are looked up when asked (`Registered`): a variant module imported after this one
+# still becomes a layer option.
+FIRST = ("RBM", "GaussianRBM", "SigmoidRBM", "DropoutRBM", "DropConnectRBM", "EDropoutRBM", "VarianceGaussianRBM")
+UPPER = ("RBM", "SigmoidRBM", "DropoutRBM", "DropConnectRBM", "EDropoutRBM")
+CONV_FIRST = ("ConvRBM", "GaussianConvRBM")
 
 
 LAYER_EPOCHS = Param("layer_epochs", "ints", "", "epochs of each layer, e.g. '20,10' (empty: the trainer's "
@@ -52,8 +50,8 @@ FINE_TUNE = (
 )
 DENSE = (
     Param("hidden_layers", "ints", "128,64", "hidden units of each layer, bottom to top, e.g. '256,64'", 1, 100000),
-    Param("first_layer", "choice", "RBM", "variant of the first layer (it sees the data)", choices=FIRST),
-    Param("upper_layers", "choice", "RBM", "variant of the layers above the first", choices=UPPER),
+    Param("first_layer", "choice", "RBM", "variant of the first layer (it sees the data)", choices=Registered(FIRST)),
+    Param("upper_layers", "choice", "RBM", "variant of the layers above the first", choices=Registered(UPPER)),
     INIT_STD, LAYER_EPOCHS,
 ) + FINE_TUNE
 
@@ -154,7 +152,7 @@ CONV = (
     Param("n_filters", "ints", "8,8", "filters (hidden maps) of each layer, bottom to top", 1, 1024),
     Param("filter_sizes", "ints", "3,2", "side of the square filters of each layer", 1, 256),
     Param("first_layer", "choice", "ConvRBM", "variant of the first layer",
-          choices=tuple(n for n in ("ConvRBM", "GaussianConvRBM") if n in VARIANTS)),
+          choices=Registered(CONV_FIRST)),
     Param("pooling", "choice", "none", "probabilistic max-pooling in every layer (Lee et al. 2009, 3.3)",
           choices=("none", "probabilistic-max")),
     Param("pool_size", "int", 2, "side C of the C x C pooling blocks (with pooling)", 1, 16,
@@ -196,7 +194,7 @@ register(Variant(
     name="DBN", factory=dbn, params=DENSE,
     summary="deep belief network: RBMs trained greedily on the cached features of the layer below",
     visible="first layer's", hidden="Bernoulli (top RBM)", method=STACK_METHOD,
-    reference="Hinton, Osindero & Teh 2006 (Neural Computation)", data_kinds=_kinds(FIRST), kinds_from="first_layer",
+    reference="Hinton, Osindero & Teh 2006 (Neural Computation)", data_kinds=KindsOf(FIRST), kinds_from="first_layer",
     **DENSE_GUIDE,
 ))
 
@@ -207,7 +205,7 @@ register(Variant(
                           10.0)),
     summary="DBN whose layers pass up probabilities reinforced by the normalised rectified pre-activation",
     visible="first layer's", hidden="Bernoulli (top RBM)", method=STACK_METHOD,
-    reference="Roder, Passos, Ribeiro, Pereira, Papa & Rossi 2020 (ICAISC)", data_kinds=_kinds(FIRST),
+    reference="Roder, Passos, Ribeiro, Pereira, Papa & Rossi 2020 (ICAISC)", data_kinds=KindsOf(FIRST),
     kinds_from="first_layer", **DENSE_GUIDE,
 ))
 
@@ -216,7 +214,7 @@ register(Variant(
     summary="convolutional DBN: ConvRBMs stacked on the (pooled) maps of the layer below",
     visible="first layer's", hidden="Bernoulli maps (top ConvRBM)", method=STACK_METHOD,
     reference="Lee, Grosse, Ranganath & Ng 2009 (ICML)", training_defaults={"lr": 0.01, "batch_size": 32},
-    data_kinds=_kinds(n for n in ("ConvRBM", "GaussianConvRBM") if n in VARIANTS), kinds_from="first_layer",
+    data_kinds=KindsOf(CONV_FIRST), kinds_from="first_layer",
     essentials=("n_filters", "layer_epochs", "lr", "k"), what_to_watch=STACK_WATCH,
     unused=("sparsity_penalty", "target_activation"),
     dashboard_training={"epochs": 300, "layer_epochs": "300,300"},

@@ -23,11 +23,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..couplings import Dense
-from ..objectives import Discriminative, Hybrid
-from ..rbm import RBM
+from ..core.couplings import Dense
+from ..training.objectives import Discriminative, Hybrid
+from ..models.rbm import RBM
 from ..registry import INIT_STD, Param, Variant, register
-from ..units import Bernoulli, OneHot
+from ..core.units import Bernoulli, OneHot
 
 
 class ClassRBM(RBM):
@@ -42,7 +42,14 @@ class ClassRBM(RBM):
         self.d = nn.Parameter(torch.zeros(n_classes))
         self.objective = objective
 
-    def _set_alpha(self, value):
+    def bias_names(self) -> dict:
+        """The class units' bias `d` sits with the visible side (Larochelle & Bengio 2008: (x, y) is visible)."""
+        return {"visible_bias": {"a", "d"}, "hidden_bias": {"b"}}
+
+    def live_setters(self) -> dict:
+        return {"alpha": self.set_alpha}
+
+    def set_alpha(self, value):
         """Live weight of the hybrid's generative term (RBM.set_hparam)."""
         if not hasattr(self.objective, "alpha"):
             raise ValueError("only the hybrid objective has a generative weight alpha")

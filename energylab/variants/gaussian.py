@@ -25,11 +25,19 @@ always in the data's own units, checkpoints carry the transform, and nothing is 
 """
 from __future__ import annotations
 
-from ..couplings import Dense
-from ..rbm import RBM
+from ..core.couplings import Dense
+from ..models.rbm import RBM
 from ..registry import INIT_STD, N_HIDDEN, Param, Variant, register
-from ..units import (SELU, Bernoulli, Gaussian, LearnedVarianceGaussian, NoisyReLU, SigmoidMeanField,
-                     StandardizedGaussian, StandardizedLearnedVarianceGaussian)
+from ..core.units import (
+    SELU,
+    Bernoulli,
+    Gaussian,
+    LearnedVarianceGaussian,
+    NoisyReLU,
+    SigmoidMeanField,
+    StandardizedGaussian,
+    StandardizedLearnedVarianceGaussian,
+)
 
 SIGMA = Param("sigma", "float", 1.0, "fixed standard deviation of the visible units (on standardised data)",
               0.05, 10.0, log=True)

@@ -1,0 +1,296 @@
+"""The trainer: epochs of shuffled mini-batches, events, live hyperparameters, guards, checkpoints.
+
+    history = Trainer(model, lr=0.05, k=1, epochs=5).fit(data)
+
+Design notes (why it looks like this):
+- Data lives on the device as one tensor; a batch is an index into it.
+- The hot loop never syncs with the device: metrics and the divergence guard
+  run every `eval_every` / `check_every` steps, not every batch.
+- Hyperparameters live in a `LiveParams` record polled before each batch, so a
+  slider moved in another thread takes effect on the next batch, and each change
+  is recorded in the history at the step it happened.
+- Every random draw (shuffling, sampling) comes from one `torch.Generator` whose
+  state is checkpointed, so a resumed run continues bit for bit.
+- Evaluation is in evaluation.py, a checkpoint's contents in checkpointing.py, the
+  divergence guard in guard.py (mixins).
+"""
+from __future__ import annotations
+
+import threading
+import time
+from contextlib import contextmanager
+
+import torch
+
+from . import distributed as _distributed
+from ..measures import monitors
+from . import regularizers, samplers
+from ..errors import DataError
+from .history import History
+from .labels import class_labels
+from .live import LiveParams
+from .objectives import Generative
+from ..registry import TRAINING, VARIANTS
+from ..measures.tap import TAP
+from .checkpointing import Checkpointing
+from .evaluation import Measurements
+from .guard import Guard, TrainingDiverged  # noqa: F401  (TrainingDiverged: public here)
+
+
+class Callback:
+    """Subscribe to the trainer's events by overriding any of these (fastai's pattern)."""
+
+    def on_fit_start(self, trainer): ...
+    def on_epoch_start(self, trainer): ...
+    def on_batch_start(self, trainer): ...
+    def on_batch_end(self, trainer): ...
+    def on_evaluate(self, trainer, record: dict): ...
+    def on_epoch_end(self, trainer): ...
+    def on_fit_end(self, trainer): ...
+
+
+def resolve_device(device="auto") -> torch.device:
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+class Trainer(Measurements, Checkpointing, Guard):
+    """Train any registered variant; see the module docstring. Hinton 2012 for the defaults."""
+
+    def __init__(self, model, *, device="auto", schedules=None, callbacks=(), eval_every=None,
+                 check_every=50, monitor_size=256, history_capacity=2000, max_weight=1e4,
+                 exact_max_units=12, distributed=False, **hparams):
+        variant = VARIANTS.get(model.config.get("variant"))
+        schema = variant.training if variant else TRAINING
+        known = {p.name for p in schema}
+        unknown = sorted(set(hparams) - known)
+        if unknown:
+            raise ValueError(f"unknown training hyperparameter(s) {unknown}; the trainer takes {sorted(known)}")
+        values = {p.name: p.validate(hparams.get(p.name, p.default)) for p in schema}
+        self._training_names = [p.name for p in schema]
+        # Live *model* hyperparameters (e.g. dropout p) join the record; the model applies them.
+        model_live = tuple(p for p in (variant.params if variant else ()) if p.live)
+        values.update({p.name: model.config["hparams"][p.name] for p in model_live})
+        self.params = LiveParams(schema + model_live, values)
+        # distributed=True: join torchrun's process group, one GPU per process (distributed.py)
+        self.device = _distributed.join(device) if distributed else resolve_device(device)
+        self.model = model.to(self.device)
+        self.schedules = dict(schedules or {})
+        for name in self.schedules:
+            self.params.param(name)
+        self.callbacks = list(callbacks)
+        self.eval_every, self.check_every = eval_every, check_every
+        self.monitor_size, self.max_weight, self.exact_max_units = monitor_size, max_weight, exact_max_units
+        self.history = History(history_capacity)
+        self.watch = {m.name: m for m in (monitors.EnergyDistance(), monitors.WeightSparsity(),
+                                          monitors.WeightSquare())}
+        self.objective = getattr(model, "objective", None) or Generative()   # a variant may bring its own
+        if values.get("method") == "tap" and not getattr(model, "objective", None):
+            self.objective = TAP()            # sampling-free negative phase (Gabrie et al. 2015; tap.py)
+        self.sampler = samplers.from_hyperparameters(values)
+        self.generator = torch.Generator(self.device).manual_seed(values["seed"])
+        self.optimizer = self._make_optimizer()
+        self.step = self.epoch = self.batch_index = 0
+        self._perm = None
+        self.status, self.error = "idle", None
+        self._resume = threading.Event()
+        self._resume.set()
+        self._stop = False
+        self._step_budget = None       # while paused, how many single steps were requested
+        self._good = None
+        self._elapsed = 0.0
+        self._dist = _distributed.DataParallel(self) if distributed else None
+
+    @property
+    def dist(self):
+        """This process's part in a data-parallel run (distributed.py), or None; a stack's layer
+        trainer (layerwise.py) uses its outer trainer's."""
+        outer = getattr(self, "outer", None)
+        return outer.dist if outer is not None else self._dist
+
+    # -- optimisation -------------------------------------------------------------
+    def _make_optimizer(self):
+        # SGD-momentum, Adam or RMSProp; biases are not decayed (Hinton 2012, 10). See regularizers.py.
+        p = self.params
+        return regularizers.make_optimizer(self.model, p["optimizer"], p["lr"], p["momentum"], p["weight_decay"])
+
+    def _apply_hparams(self):
+        for name, old, new in self.params.poll():
+            if name not in self._training_names:
+                self.model.set_hparam(name, new)
+            self.schedules.pop(name, None)       # a person's change overrides the schedule
+            self.history.change(self.step, name, old, new)
+        if self.schedules:
+            progress = self.step / max(1, self.total_steps)
+            for name, schedule in self.schedules.items():
+                self.params.assign(name, self.params.param(name).validate(schedule(progress)))
+        regularizers.set_hyperparameters(self.optimizer, self.params["lr"], self.params["momentum"],
+                                         self.params["weight_decay"])
+
+    def _regularized_step(self, v):
+        """L1 / sparsity penalties and freezing on the gradients, the optimizer step, then max-norm."""
+        p = self.params
+        regularizers.add_penalties(self.model, v, p["l1"], p["sparsity_penalty"], p["target_activation"], p["freeze"])
+        if self.dist is not None:         # the global batch's gradient, the same update everywhere
+            self.dist.average_gradients(self.model)
+        self.optimizer.step()
+        regularizers.apply_constraints(self.model, p["max_norm"])
+
+    # -- control from other threads -----------------------------------------------
+    def pause(self):
+        self._resume.clear()
+        if self.status == "running":
+            self.status = "paused"
+
+    def resume(self):
+        self._step_budget = None
+        self._resume.set()
+
+    def step_once(self, n: int = 1):
+        """While paused: let exactly n mini-batches run, then pause again. A request made before
+        the loop has parked (a run started paused, a pause not yet reached) counts the same."""
+        self._step_budget = n           # batches still allowed; 0 = park before the next one
+        self._resume.set()
+
+    def stop(self):
+        self._stop = True
+        self._resume.set()
+
+    # -- what a driver (the dashboard's worker) may read, between or inside batches ----------
+    @property
+    def elapsed(self) -> float:
+        """Seconds of training so far (resumed runs included; pauses not counted)."""
+        return self._elapsed
+
+    @property
+    def single_stepping(self) -> bool:
+        """True while the batches run are single steps requested with `step_once`."""
+        return self._step_budget is not None
+
+    @property
+    def parks_next(self) -> bool:
+        """True when the loop will wait before its next batch: paused, or its last requested step done."""
+        return not self._resume.is_set() or self._step_budget == 0
+
+    def batch_rows(self) -> torch.Tensor | None:
+        """The indices into the training set of the current batch (inside a batch's events), or None
+        between epochs."""
+        if self._perm is None:
+            return None
+        size = self.params["batch_size"]
+        return self._perm[self.batch_index * size:(self.batch_index + 1) * size]
+
+    def _wait_if_paused(self):
+        while True:
+            if self._step_budget is not None:
+                if self._step_budget > 0:
+                    self._step_budget -= 1      # this batch is one of the requested steps
+                    return
+                self._step_budget = None        # the steps are done: park again
+                self._resume.clear()
+            if self._resume.is_set() or self._stop:
+                return
+            self.status = "paused"
+            self._resume.wait()
+            if not self._stop:
+                self.status = "running"
+
+    # -- the loop -------------------------------------------------------------------
+    def _prepare(self, data):
+        train = data.train if hasattr(data, "train") else data
+        test = getattr(data, "test", None)
+        train = self.model.check_visible(train, "training data")
+        if train.shape[0] == 0:
+            raise DataError("there are no training examples, so training would run zero steps",
+                            field="training data", value=tuple(train.shape), fix="pass at least one example")
+        if test is not None and len(test):
+            test = self.model.check_visible(test, "test data")
+        self.labels = None
+        if getattr(self.model, "needs_labels", False):
+            variant = self.model.config.get("variant", type(self.model).__name__)
+            self.labels = class_labels(data, train, test, self.model.n_classes, self.device, missing=(
+                f"{variant} learns from labels but the data has no train_labels; use a labelled dataset "
+                "(el.datasets.load('digits')) or el.datasets.from_array(x, labels=y)"))
+        return train, test
+
+    def fit(self, data, epochs: int | None = None):
+        """Train until `epochs` (default: the `epochs` hyperparameter) have been run; return the history."""
+        if getattr(self.model, "trains_layerwise", False):   # a stack: layer by layer on cached features
+            from .layerwise import fit_layerwise   # same package; imported here as layerwise subclasses Trainer
+            return fit_layerwise(self.model, self, data, epochs)
+        if epochs is not None:
+            self.params.assign("epochs", self.params.param("epochs").validate(epochs))
+        train, test = self._prepare(data)
+        fit_to_data = getattr(self.model.visible, "fit_to_data", None)
+        if fit_to_data is not None:    # a standardising layer: fitted on the training set once
+            fit_to_data(train)
+        n, batch = train.shape[0], self.params["batch_size"]
+        self.steps_per_epoch = -(-n // batch)
+        self.total_steps = self.params["epochs"] * self.steps_per_epoch
+        eval_every = self.eval_every or max(1, self.steps_per_epoch // 4)
+        self.monitor = self._monitor_sets(train, test)
+        self._keep_good()
+        start = time.perf_counter() - self._elapsed
+        with self.running():
+            while self.epoch < self.params["epochs"] and not self._stop:
+                if self._perm is None:
+                    self._perm = torch.randperm(n, generator=self.generator, device=self.device)
+                    self.batch_index = 0
+                    self._emit("on_epoch_start")
+                while self.batch_index < self.steps_per_epoch and not self._stop:
+                    self._wait_if_paused()
+                    if self._stop:
+                        break
+                    self._apply_hparams()
+                    self._emit("on_batch_start")
+                    i = self.batch_index * batch
+                    idx = self._perm[i:i + batch]
+                    if self.dist is not None:               # this process's rows of the global batch
+                        idx = self.dist.shard(idx)
+                    v = torch.index_select(train, 0, idx)   # ~2x faster than train[idx] on CPU
+                    if self.labels is not None:             # a classifier's objective takes (v, y)
+                        v = (v, self.labels["train"][idx])
+                    self.last_negative = self.objective.step(self.model, v, self.sampler, self.params["k"], 1.0,
+                                                             self.generator if self.dist is None else self.dist.generator)
+                    self._regularized_step(v)
+                    self.step += 1
+                    self.batch_index += 1
+                    self._elapsed = time.perf_counter() - start
+                    self._emit("on_batch_end")
+                    if self.step % self.check_every == 0 or self.step % eval_every == 0:
+                        self._guard()
+                    if self.step % eval_every == 0:
+                        self.evaluate()
+                if self.batch_index >= self.steps_per_epoch:
+                    self.epoch += 1
+                    self._perm = None
+                    self._guard()
+                    self._emit("on_epoch_end")
+            if self.step % eval_every:
+                self.evaluate()
+        return self.history
+
+    @contextmanager
+    def running(self):
+        """One run's lifecycle: status, the live record's running flag, the fit events, and the
+        failure message (a diverged run keeps its restored parameters and says why)."""
+        self._stop, self.status, self.error = False, "running", None
+        self.params.running = True
+        self._emit("on_fit_start")
+        try:
+            yield
+            self.status = "stopped" if self._stop else "finished"
+        except TrainingDiverged as exc:
+            self.status, self.error = "failed", str(exc)
+            raise
+        except Exception as exc:
+            self.status, self.error = "failed", f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            self.params.running = False
+            self._emit("on_fit_end")
+
+    def _emit(self, event, *args):
+        for cb in self.callbacks:
+            getattr(cb, event, lambda *a: None)(self, *args)
