@@ -59,14 +59,19 @@ def _bare_main():
             sys.modules["__main__"] = main
 
 
-def mark_ended(folder: RunFolder, status: str, why: str) -> None:
-    """Make a folder's summary.json tell the truth about an end its child could not report itself
-    (a crash, a cancelled queue entry, a server that died): status, why, and where the model is."""
+def summary_of(folder: RunFolder) -> dict:
+    """A folder's summary.json as a dict; {} when it is missing, being replaced, or damaged."""
     try:
         summary = folder.read_summary() if folder.file("summary.json").is_file() else {}
     except (OSError, ValueError):
-        summary = {}
-    summary = summary if isinstance(summary, dict) else {}
+        return {}
+    return summary if isinstance(summary, dict) else {}
+
+
+def mark_ended(folder: RunFolder, status: str, why: str) -> None:
+    """Make a folder's summary.json tell the truth about an end its child could not report itself
+    (a crash, a cancelled queue entry, a server that died): status, why, and where the model is."""
+    summary = summary_of(folder)
     summary.update(status=status, error=why if status == "failed" else summary.get("error"), why=why,
                    checkpoint=folder.checkpoint.is_file(), ended=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
     folder.write_summary(summary)
@@ -155,11 +160,8 @@ class Run:
                                     "history": {"records": [], "changes": [], "names": []}}
         crashed = snap.get("status") not in ENDED      # it never said it ended
         if crashed and self.process.exitcode == 0:       # it did, in its files: trust them
-            try:
-                written = self.folder.read_summary()
-            except (OSError, ValueError):
-                written = {}
-            if isinstance(written, dict) and written.get("status") in ENDED:
+            written = summary_of(self.folder)
+            if written.get("status") in ENDED:
                 snap = dict(snap, status=written["status"], error=written.get("error"),
                             step=written.get("step", snap.get("step", 0)))
                 crashed = False

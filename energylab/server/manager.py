@@ -37,7 +37,7 @@ from . import worker as runworker
 from ..errors import ConfigError
 from ..registry import get as get_variant
 from ..store.runfolder import RunFolder
-from .handle import ACTIVE, Run, mark_ended, owner_digest, spawn
+from .handle import ACTIVE, Run, mark_ended, owner_digest, spawn, summary_of
 from ..store.runrecord import DatasetSpec, RunConfig
 
 __all__ = ["RunManager", "Run", "RunLimitReached", "ACTIVE"]
@@ -84,12 +84,7 @@ class RunManager:
         """Folders a dead server left "running" or "queued": say truthfully how they ended."""
         fixed = []
         for folder in RunFolder.list_runs(self.root):
-            try:
-                summary = folder.read_summary() if folder.file("summary.json").is_file() else None
-            except (OSError, ValueError):
-                continue
-            if not isinstance(summary, dict):
-                continue
+            summary = summary_of(folder)
             status = summary.get("status")
             if status == "queued" and not _pid_alive(summary.get("server_pid")):
                 mark_ended(folder, "cancelled", "its server stopped before the run's turn came")
@@ -236,13 +231,7 @@ class RunManager:
                              "checkpoint": False, "owner_label": "?", "mine": False, "queue_position": None})
                 continue
             live = self.get(folder.name)
-            summary = {}
-            if folder.file("summary.json").is_file():
-                try:
-                    summary = folder.read_summary()
-                except (OSError, ValueError):
-                    pass
-            summary = summary if isinstance(summary, dict) else {}
+            summary = summary_of(folder)
             snap = (live.snapshot() or {}) if live else {}
             status = live.status if live else summary.get("status", "unknown")
             if not live and status in ACTIVE + ("queued",):
