@@ -146,6 +146,32 @@ def test_evaluate_table_and_json(run_dir, capsys):
     assert ais["value"] == pytest.approx(_exact_test_ll(run_dir), abs=0.1)
 
 
+def test_evaluate_reports_ais_bases_that_disagree_once(run_dir, capsys, monkeypatch):
+    """When AIS's bases disagree (measures/ais.py), the warning is part of the result: a note in
+    the JSON and one `note:` line in the table, not a stray warning beside it."""
+    import dataclasses
+    import warnings
+
+    from energylab.measures import ais, metrics
+
+    real = metrics.ais_log_likelihood
+
+    def disagreeing(model, v, **kw):
+        value, z = real(model, v, **kw)
+        z = dataclasses.replace(z, warning="AIS estimates of log Z from different bases disagree (test)")
+        warnings.warn(z.warning, ais.AISDisagreement)
+        return value, z
+
+    monkeypatch.setattr(metrics, "ais_log_likelihood", disagreeing)
+    assert cli.main(["evaluate", str(run_dir), "--json", "--exact-max-units", "4"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert [n for n in result["notes"] if "disagree" in n] == ["AIS estimates of log Z from different bases "
+                                                               "disagree (test)"]
+    assert cli.main(["evaluate", str(run_dir), "--exact-max-units", "4"]) == 0
+    out, err = capsys.readouterr()
+    assert out.count("disagree") == 1 and "note: AIS estimates" in out and "disagree" not in err
+
+
 def test_sample_writes_a_png_grid(run_dir, tmp_path, capsys):
     out = tmp_path / "s.png"
     assert cli.main(["sample", str(run_dir), "--n", "16", "--k", "20", "--out", str(out), "--scale", "1"]) == 0
