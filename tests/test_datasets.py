@@ -36,6 +36,30 @@ def test_digits_is_deterministic_per_seed():
     assert not torch.equal(a.train, c.train)
 
 
+def test_digits_default_split_is_scikit_learns_without_importing_it():
+    """The stored row order of the default split (digits_split.npy) is exactly scikit-learn's
+    stratified split, and loading it imports neither scikit-learn nor SciPy (training processes)."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+    bunch = load_digits()
+    x_tr, x_te, y_tr, y_te = train_test_split(bunch.data / 16.0, bunch.target, test_size=0.2, random_state=0,
+                                              stratify=bunch.target)
+    ds = D.load("digits")
+    assert torch.equal(ds.train, torch.tensor(x_tr, dtype=torch.float32))
+    assert torch.equal(ds.test, torch.tensor(x_te, dtype=torch.float32))
+    assert ds.train_labels.tolist() == list(y_tr) and ds.test_labels.tolist() == list(y_te)
+    other = D.load("digits", seed=5)                        # any other split: scikit-learn computes it
+    x_tr5, *_ = train_test_split(bunch.data / 16.0, bunch.target, test_size=0.2, random_state=5,
+                                 stratify=bunch.target)
+    assert torch.equal(other.train, torch.tensor(x_tr5, dtype=torch.float32))
+    code = ("import sys, energylab as el; el.datasets.load('digits'); "
+            "print(sorted(m for m in ('sklearn', 'scipy', 'pandas') if m in sys.modules))")
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
 def test_digits_threshold_binarization():
     unit, ds = D.load("digits"), D.load("digits", binarize="threshold")
     assert ds.kind == "binary"
