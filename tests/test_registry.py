@@ -16,6 +16,15 @@ ORDER = list(VARIANTS)          # registration order, which listings show
 
 
 @pytest.mark.parametrize("name", NAMES)
+def test_schema_is_complete(name):
+    variant = VARIANTS[name]
+    for p in variant.schema:
+        assert p.help and p.validate(p.default) == p.default, p
+    assert variant.reference and variant.summary and variant.data_kinds
+    assert make(name, n_visible=64).config["variant"] == name
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_from_config_rebuilds_the_same_model_through_json(name):
     torch.manual_seed(0)
     model = make(name, n_visible=64)
