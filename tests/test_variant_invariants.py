@@ -1,9 +1,9 @@
 """The shared invariant suite: every registered variant (el.VARIANTS) must pass every check here.
 
-Checks (the schema of every variant: test_registry.py): shapes and finite outputs of the public methods, seeded determinism,
-that a few training steps improve the variant's own objective, checkpoint round-trip, and
-clear errors on wrong input. Nothing is skipped: a check a variant cannot run is replaced by
-an explicit assertion of why (e.g. "exact likelihood refused: approximate units").
+Checks (each variant's schema: test_registry.py): shapes and finite outputs of the public methods,
+seeded determinism, that a few training steps improve the variant's own objective, checkpoint
+round-trip, and clear errors on wrong input. Nothing is skipped: a check a variant cannot run is
+replaced by an explicit assertion of why (e.g. "exact likelihood refused: approximate units").
 
 How a variant is exercised (generic, so new variants need at most one line here):
 - data comes from `Variant.data_kinds`: Bernoulli-only variants ("binary" without "real")
