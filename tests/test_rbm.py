@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from energylab.core.couplings import Dense
-from energylab.core.units import Bernoulli, LearnedVarianceGaussian
+from energylab.core.units import Bernoulli, Gaussian, LearnedVarianceGaussian, OneHot, StandardizedGaussian
 from energylab.models.rbm import RBM
 from test_exact import all_states
 
@@ -55,6 +55,73 @@ def test_free_energies_of_both_layers_sum_out_the_other(beta):
         z_v = torch.logsumexp(-model.free_energy(V, beta), 0)
         z_h = torch.logsumexp(-model.free_energy_hidden(H, beta), 0)
         assert torch.allclose(z_v, z_h, atol=1e-10)
+
+
+# -- every unit type with a closed form, on either side -----------------------------------------
+
+def standardized(n):
+    layer = StandardizedGaussian(n, 0.8)
+    layer.loc.fill_(1.5)
+    layer.scale.fill_(2.0)
+    return layer
+
+
+LAYERS = {
+    "bernoulli": lambda n: Bernoulli(n),
+    "onehot": lambda n: OneHot(2 * n, group_size=2),
+    "gaussian": lambda n: Gaussian(n, 0.8),
+    "learned-hinton": lambda n: LearnedVarianceGaussian(n, 0.8, "hinton"),
+    "learned-cho": lambda n: LearnedVarianceGaussian(n, 0.8, "cho"),
+    "standardized": standardized,
+}
+DISCRETE = ("bernoulli", "onehot")
+
+
+def composed(visible, hidden, n_visible=2, n_hidden=2, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    v, h = LAYERS[visible](n_visible), LAYERS[hidden](n_hidden)
+    model = RBM(v, h, Dense(v.size, h.size)).double()
+    with torch.no_grad():
+        for p in (model.W, model.a, model.b):
+            p.copy_(torch.randn(p.shape, generator=g, dtype=torch.float64) * 0.7)
+    return model
+
+
+def states(layer, n=6, seed=1):
+    """Every state of a discrete layer; a few random points of a continuous one."""
+    if layer.discrete:
+        return layer.enumerate()
+    return torch.randn(n, layer.size, generator=torch.Generator().manual_seed(seed), dtype=torch.float64) * 2
+
+
+@pytest.mark.parametrize("visible", list(LAYERS))
+@pytest.mark.parametrize("hidden", DISCRETE)
+@pytest.mark.parametrize("beta", [1.0, 0.5])
+def test_free_energy_sums_the_hidden_layer_out_for_every_unit_type(visible, hidden, beta):
+    model = composed(visible, hidden)
+    V, H = states(model.visible), model.hidden.enumerate()
+    with torch.no_grad():
+        E = torch.stack([model.energy(V, h.expand(len(V), -1)) for h in H], 1)
+        assert torch.allclose(model.free_energy(V, beta), -torch.logsumexp(-beta * E, 1), atol=1e-10)
+        assert torch.allclose(model.p_h(V, beta), torch.softmax(-beta * E, 1) @ H, atol=1e-10)
+
+
+@pytest.mark.parametrize("visible", [n for n in LAYERS if n not in DISCRETE])
+@pytest.mark.parametrize("beta", [1.0, 0.5])
+def test_free_energy_of_the_hidden_layer_integrates_a_gaussian_visible_layer_out(visible, beta):
+    """F(h) = -log of the integral of exp(-beta E(v, h)) over v, on a fine grid (one visible unit)."""
+    model = composed(visible, "bernoulli", n_visible=1, n_hidden=3)
+    H = model.hidden.enumerate()
+    grid = torch.linspace(-60, 60, 200_001, dtype=torch.float64)[:, None]
+    with torch.no_grad():
+        for h in H:
+            log_f = -beta * model.energy(grid, h.expand(len(grid), -1))
+            top = log_f.max()
+            f = (log_f - top).exp()
+            z = torch.trapezoid(f, grid[:, 0])
+            assert model.free_energy_hidden(h[None], beta).item() == pytest.approx(-(z.log() + top).item(), abs=1e-8)
+            mean = torch.trapezoid(f * grid[:, 0], grid[:, 0]) / z
+            assert model.p_v(h[None], beta).item() == pytest.approx(mean.item(), abs=1e-8)
 
 
 def code(v):
