@@ -122,7 +122,7 @@ class Param:
     choices: tuple = ()
     live: bool = False              # may change while a training run is going
     log: bool = False               # a slider for it should move on a log scale
-    #: applies only when other hyperparameters hold given values, e.g. {"sampler": ("pt",)} (schema.py)
+    #: applies only when other hyperparameters hold given values, e.g. {"sampler": ("pt",)} (module docstring)
     when: dict | None = None
 
     def applies(self, values: dict) -> bool:
@@ -130,8 +130,8 @@ class Param:
         return applies(self.when, values)
 
     def grid(self, include=None) -> list | None:
-        """The values a slider offers (1-2-3-5 per decade when `log`), the default among them; None
-        where a slider does not fit. `include` adds one more value (e.g. read from a checkpoint)."""
+        """The values a slider offers (1-2-3-5 per decade when `log`; a schema's defaults are stops, which
+        test_schema.py checks, not inserted here); None where a slider does not fit. `include` adds one more value (e.g. read from a checkpoint)."""
         return grid(self, include)
 
     @property
