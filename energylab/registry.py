@@ -4,97 +4,23 @@ A variant is a thin factory that composes engine parts (units, coupling, ...)
 plus a schema of `Param`s. The command line builds its flags from the schema,
 the dashboard its sliders, the notebooks their tables: adding a variant is one
 `register(...)` call and its tests.
+
+Here: the shared training schema (`TRAINING`), `Variant`, `VARIANTS` with `register` / `get` /
+`make` / `from_config`, stack layer choices looked up when asked (`Registered`, `KindsOf`), and
+the size limits `make` checks before allocating. `Param` itself is in `schema.py`.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from collections.abc import Sequence
-from typing import Any, Callable
+from typing import Callable
 
 import torch
 
 from . import schema as _schema
 from .errors import ConfigError
-
-
-@dataclass(frozen=True)
-class Param:
-    """One hyperparameter: type, range, default, whether it may change while training runs, help."""
-
-    name: str
-    kind: str                       # "float" | "int" | "bool" | "choice" | "ints" (e.g. layer sizes "256,64")
-    default: Any
-    help: str
-    low: float | None = None
-    high: float | None = None
-    choices: tuple = ()
-    live: bool = False              # may change while a training run is going
-    log: bool = False               # a slider for it should move on a log scale
-    #: applies only when other hyperparameters hold given values, e.g. {"sampler": ("pt",)} (schema.py)
-    when: dict | None = None
-
-    def applies(self, values: dict) -> bool:
-        """Whether this parameter means anything with these values of the others (`when`)."""
-        return _schema.applies(self.when, values)
-
-    def grid(self, include=None) -> list | None:
-        """The values a slider offers (1-2-3-5 per decade when `log`), the default among them; None
-        where a slider does not fit. `include` adds one more value (e.g. read from a checkpoint)."""
-        return _schema.grid(self, include)
-
-    @property
-    def step(self):
-        """A linear slider's step (None on a log scale: use `grid()`)."""
-        return _schema.step(self)
-
-    def validate(self, value):
-        """Return `value` coerced to the parameter's type, or raise a ValueError that says why."""
-        where = f"hyperparameter {self.name!r}"
-        if self.kind == "ints":
-            return self._validate_ints(value, where)
-        if self.kind == "choice":
-            if value not in self.choices:
-                raise ValueError(f"{where} must be one of {list(self.choices)}, got {value!r}")
-            return value
-        if self.kind == "bool":
-            if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
-                return value.lower() in ("true", "1", "yes")
-            if not isinstance(value, (bool, int)):
-                raise ValueError(f"{where} must be true or false, got {value!r}")
-            return bool(value)
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            raise ValueError(f"{where} must be a number, got {value!r}") from None
-        if math.isnan(number) or math.isinf(number):
-            raise ValueError(f"{where} must be finite, got {value!r}")
-        if self.kind == "int":
-            if number != int(number):
-                raise ValueError(f"{where} must be a whole number, got {value!r}")
-            number = int(number)
-        if (self.low is not None and number < self.low) or (self.high is not None and number > self.high):
-            raise ValueError(f"{where} must lie in [{self.low}, {self.high}], got {value!r} ({self.help})")
-        return number
-
-    def _validate_ints(self, value, where) -> str:
-        """Whole numbers separated by commas ("256,64", or a list), each in [low, high]; canonical text back."""
-        parts = value.replace(" ", "").split(",") if isinstance(value, str) else list(value)
-        parts = [] if parts == [""] else parts
-        try:
-            numbers = [float(x) for x in parts]
-        except (TypeError, ValueError):
-            numbers = [math.nan]
-        if not all(math.isfinite(x) and x == int(x) for x in numbers):
-            raise ValueError(f"{where} must be whole numbers separated by commas, e.g. '256,64'; got {value!r}")
-        if any((self.low is not None and x < self.low) or (self.high is not None and x > self.high) for x in numbers):
-            raise ValueError(f"{where} must hold numbers in [{self.low}, {self.high}], got {value!r} ({self.help})")
-        return ",".join(str(int(x)) for x in numbers)
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["choices"] = list(self.choices)
-        return d
+from .schema import Param     # the hyperparameter record lives in schema.py; `registry.Param` stays its name here
 
 
 # Conditions (`Param.when`): the sampler's options mean something only when the negative phase samples.

@@ -1,7 +1,12 @@
-"""What a hyperparameter's schema says beyond its type and range: when it applies, and the
-notches of the slider that moves it.
+"""A hyperparameter's schema: the `Param` record (type, range, default, whether it may change
+while training runs, help) and its validation, when it applies, and the notches of the slider
+that moves it; and `VariantGuide`, what a page asks of a variant beyond its schema.
 
-`Param.when` (registry.py) is a dict of conditions on *other* hyperparameters, all of which
+`Param` sits here, below the registry, so that anything that reads or checks a schema (the live
+record, the command line's flags, a checkpoint's reader) needs no registered variant; the
+registry re-exports it (`energylab.registry.Param`, `el.Param`).
+
+`Param.when` is a dict of conditions on *other* hyperparameters, all of which
 must hold for the parameter to mean anything:
 
     when={"sampler": ("pt",)}                 # parallel-tempering rungs only with sampler="pt"
@@ -14,13 +19,15 @@ A condition is a tuple (or list) of accepted values, a single accepted value, or
 `grid(p)` is the list of values a slider offers for `p`: round steps on a log
 scale (`p.log`, 1-2-3-5 per decade; a lower bound of 0 adds 0 below the decades, so a weight decay of 0.0001 is a
 notch, not an invisible sliver of a 0-0.1 track), a round step on a linear one. The
-default is *not* inserted: the registry's test checks that every default lies on its grid,
+default is *not* inserted: a test (test_schema.py) checks that every default lies on its grid,
 so a UI can build the slider from the grid alone. `include=` adds a value read back from a
 run (a checkpoint may hold any valid value).
 """
 from __future__ import annotations
 
 import math
+from dataclasses import asdict, dataclass
+from typing import Any
 
 MAX_NOTCHES = 201            # a slider with more stops than this is better typed in
 MANTISSAS = (1, 2, 3, 5)     # a log slider's stops in every decade (3: fine-tuning's lr 0.3 is a stop)
@@ -100,6 +107,85 @@ def grid(p, include=None) -> list | None:
 def on_grid(p, value) -> bool:
     g = grid(p)
     return g is None or any(_same(value, v) for v in g)
+
+
+@dataclass(frozen=True)
+class Param:
+    """One hyperparameter: type, range, default, whether it may change while training runs, help."""
+
+    name: str
+    kind: str                       # "float" | "int" | "bool" | "choice" | "ints" (e.g. layer sizes "256,64")
+    default: Any
+    help: str
+    low: float | None = None
+    high: float | None = None
+    choices: tuple = ()
+    live: bool = False              # may change while a training run is going
+    log: bool = False               # a slider for it should move on a log scale
+    #: applies only when other hyperparameters hold given values, e.g. {"sampler": ("pt",)} (module docstring)
+    when: dict | None = None
+
+    def applies(self, values: dict) -> bool:
+        """Whether this parameter means anything with these values of the others (`when`)."""
+        return applies(self.when, values)
+
+    def grid(self, include=None) -> list | None:
+        """The values a slider offers (1-2-3-5 per decade when `log`; a schema's defaults are stops, which
+        test_schema.py checks, not inserted here); None where a slider does not fit. `include` adds one more value (e.g. read from a checkpoint)."""
+        return grid(self, include)
+
+    @property
+    def step(self):
+        """A linear slider's step (None on a log scale: use `grid()`)."""
+        return step(self)
+
+    def validate(self, value):
+        """Return `value` coerced to the parameter's type, or raise a ValueError that says why."""
+        where = f"hyperparameter {self.name!r}"
+        if self.kind == "ints":
+            return self._validate_ints(value, where)
+        if self.kind == "choice":
+            if value not in self.choices:
+                raise ValueError(f"{where} must be one of {list(self.choices)}, got {value!r}")
+            return value
+        if self.kind == "bool":
+            if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+                return value.lower() in ("true", "1", "yes")
+            if not isinstance(value, (bool, int)):
+                raise ValueError(f"{where} must be true or false, got {value!r}")
+            return bool(value)
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{where} must be a number, got {value!r}") from None
+        if math.isnan(number) or math.isinf(number):
+            raise ValueError(f"{where} must be finite, got {value!r}")
+        if self.kind == "int":
+            if number != int(number):
+                raise ValueError(f"{where} must be a whole number, got {value!r}")
+            number = int(number)
+        if (self.low is not None and number < self.low) or (self.high is not None and number > self.high):
+            raise ValueError(f"{where} must lie in [{self.low}, {self.high}], got {value!r} ({self.help})")
+        return number
+
+    def _validate_ints(self, value, where) -> str:
+        """Whole numbers separated by commas ("256,64", or a list), each in [low, high]; canonical text back."""
+        parts = value.replace(" ", "").split(",") if isinstance(value, str) else list(value)
+        parts = [] if parts == [""] else parts
+        try:
+            numbers = [float(x) for x in parts]
+        except (TypeError, ValueError):
+            numbers = [math.nan]
+        if not all(math.isfinite(x) and x == int(x) for x in numbers):
+            raise ValueError(f"{where} must be whole numbers separated by commas, e.g. '256,64'; got {value!r}")
+        if any((self.low is not None and x < self.low) or (self.high is not None and x > self.high) for x in numbers):
+            raise ValueError(f"{where} must hold numbers in [{self.low}, {self.high}], got {value!r} ({self.help})")
+        return ",".join(str(int(x)) for x in numbers)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["choices"] = list(self.choices)
+        return d
 
 
 class VariantGuide:

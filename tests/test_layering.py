@@ -5,8 +5,8 @@ belongs to the dashboard alone.
     errors, curves, progress, version,       words, exceptions and JSON values every layer may use
       jsonvalues
     core, datasets                           unit types and couplings; data
-    schema                                   what a page asks of a variant (VariantGuide), slider stops
-    registry                                 the Param schema, VARIANTS, make (filled in by variants/)
+    schema                                   Param (a hyperparameter's record and checks), slider stops, VariantGuide
+    registry                                 TRAINING, Variant, VARIANTS, make, size limits (filled in by variants/)
     measures                                 functions of any model with the energy interface
     models                                   RBM, masks, stacks, DBM
     training                                 the trainer and everything it drives

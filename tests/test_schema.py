@@ -1,10 +1,13 @@
-"""The schema says when a hyperparameter applies, which ones a first-time user sees, which a running
+"""`Param` validates and coerces a value, naming the range, the choices or the form it wants; the
+schema says when a hyperparameter applies, which ones a first-time user sees, which a running
 run accepts, and where a slider stops; every variant says what to watch and what it is judged by."""
+import json
+
 import pytest
 
 import energylab as el
 from energylab.curves import CURVES
-from energylab.registry import Param
+from energylab.schema import Param
 
 SAMPLER_OPTIONS = {"n_chains", "chain_init", "pt_temperatures", "pt_min_beta", "driven_momentum", "driven_std"}
 
@@ -96,3 +99,46 @@ def test_slider_grids():
     assert el.VARIANTS["RBM"].param("n_hidden").grid() is None          # too wide: typed in
     assert lr.grid(include=0.07) == sorted(lr.grid() + [0.07])
     assert el.VARIANTS["RBM"].param("sampler").grid() is None
+
+
+def test_numbers_are_coerced_and_held_to_their_range_with_the_help_in_the_error():
+    rate = Param("rate", "float", 0.1, "how fast", 0.0, 1.0)
+    assert rate.validate("0.25") == 0.25 and rate.validate(1) == 1.0 and rate.validate(0.0) == 0.0
+    for bad, why in ((1.5, r"must lie in \[0.0, 1.0\], got 1.5 \(how fast\)"), (-1e-9, "must lie in"),
+                     ("fast", "must be a number, got 'fast'"), (None, "must be a number"),
+                     (float("nan"), "must be finite"), (float("inf"), "must be finite")):
+        with pytest.raises(ValueError, match=f"hyperparameter 'rate' {why}"):
+            rate.validate(bad)
+    count = Param("count", "int", 3, "how many", 1, 10)
+    assert count.validate("4") == 4 and isinstance(count.validate(4.0), int)
+    with pytest.raises(ValueError, match="must be a whole number, got 2.5"):
+        count.validate(2.5)
+    assert Param("free", "float", 0.0, "no bounds").validate(-1e30) == -1e30
+
+
+def test_choices_booleans_and_lists_of_whole_numbers():
+    mode = Param("mode", "choice", "a", "which", choices=("a", "b"))
+    assert mode.validate("b") == "b"
+    with pytest.raises(ValueError, match=r"must be one of \['a', 'b'\], got 'c'"):
+        mode.validate("c")
+    flag = Param("flag", "bool", False, "on or off")
+    assert [flag.validate(x) for x in ("yes", "False", "1", True, 0)] == [True, False, True, True, False]
+    with pytest.raises(ValueError, match="must be true or false"):
+        flag.validate("maybe")
+    sizes = Param("sizes", "ints", "8,4", "layer sizes", 1, 100)
+    assert sizes.validate(" 56 , 64") == "56,64" and sizes.validate([3, 2.0]) == "3,2"
+    assert sizes.validate("") == ""
+    with pytest.raises(ValueError, match="whole numbers separated by commas, e.g. '256,64'; got '8,x'"):
+        sizes.validate("8,x")
+    with pytest.raises(ValueError, match=r"must hold numbers in \[1, 100\], got '8,0'"):
+        sizes.validate("8,0")
+
+
+def test_a_log_scale_param_offers_round_stops_per_decade_and_stays_json():
+    p = Param("lr", "float", 0.01, "learning rate", 1e-3, 1.0, live=True, log=True)
+    assert p.grid() == [1e-3, 2e-3, 3e-3, 5e-3, 1e-2, 2e-2, 3e-2, 5e-2, 0.1, 0.2, 0.3, 0.5, 1.0]
+    assert p.step is None                                     # a log slider moves by its grid
+    linear = Param("x", "float", 0.5, "linear", 0.0, 1.0)
+    assert linear.step == 0.02 and linear.grid()[:3] == [0.0, 0.02, 0.04] and linear.grid()[-1] == 1.0
+    d = p.to_dict()
+    assert json.loads(json.dumps(d)) == d and d["log"] and d["live"] and d["choices"] == []
