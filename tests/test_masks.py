@@ -6,6 +6,8 @@ import math
 import pytest
 import torch
 
+import energylab as el
+
 from energylab.core.couplings import Conv2d, Dense
 from energylab.core.units import Bernoulli
 from energylab.models.masks import DropConnect, EnergyDropout, HiddenDropout, MaskedRBM, NoMask
@@ -109,3 +111,17 @@ def test_retain_probability_and_coupling_are_checked():
         masked(NoMask()).set_p(0.5)
     with pytest.raises(ValueError, match="dense coupling"):
         MaskedRBM(Bernoulli(16), Bernoulli((2, 3, 3)), Conv2d((1, 4, 4), 2, (2, 2)), HiddenDropout())
+
+
+def test_only_masks_with_a_rate_offer_a_live_p():
+    """E-Dropout's keep rate comes from the data: setting `p` on it is refused (it used to be
+    accepted and wrote a `p` into the config that `from_config` then refused)."""
+    for name in ("DropoutRBM", "DropConnectRBM"):
+        m = el.make(name, n_visible=4, n_hidden=3)
+        m.set_hparam("p", 0.3)
+        assert el.registry.from_config(m.config).config["hparams"]["p"] == 0.3
+    m = el.make("EDropoutRBM", n_visible=4, n_hidden=3)
+    assert m.live_setters() == {}
+    with pytest.raises(ValueError, match="no model hyperparameter 'p'"):
+        m.set_hparam("p", 0.3)
+    assert "p" not in m.config["hparams"]

@@ -69,6 +69,7 @@ class HiddenDropout(NoMask):
     """
 
     name = "hidden-dropout"
+    has_rate = True         # `p` is a hyperparameter (and live: MaskedRBM.live_setters)
 
     def __init__(self, p: float = 0.5):
         self.p = _check_p(p)
@@ -128,6 +129,7 @@ class EnergyDropout(HiddenDropout):
 
     name = "energy-dropout"
     EPS = 1e-8
+    has_rate = False        # the keep rate is the data's, not a hyperparameter: no live `p`
 
     def __init__(self):
         super().__init__(1.0)
@@ -180,6 +182,7 @@ class DropConnect(NoMask):
 
     name = "dropconnect"
     explicit_stats = False
+    has_rate = True
 
     def __init__(self, p: float = 0.5):
         self.p = _check_p(p)
@@ -229,11 +232,11 @@ class MaskedRBM(RBM):
         self.mask.end_batch()
 
     def live_setters(self) -> dict:
-        return {"p": self.set_p}
+        return {"p": self.set_p} if getattr(self.mask, "has_rate", False) else {}
 
     def set_p(self, p: float) -> None:
         """Live dropout rate: the next mini-batch draws its mask with the new retain probability."""
-        if not hasattr(self.mask, "p"):
+        if not getattr(self.mask, "has_rate", False):
             raise ValueError(f"the {self.mask.name} mask policy has no retain probability p")
         self.mask.p = _check_p(p)
 
