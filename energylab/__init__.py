@@ -7,7 +7,7 @@
     el.metrics.pseudo_log_likelihood(model, el.datasets.binarize(data.test, "threshold"))
 
 The sub-packages are layers, each importing only from those below it (tests/test_layering.py):
-core (unit types, couplings) and datasets; registry (the Param schema, VARIANTS, make); measures;
+core (unit types, couplings) and datasets; schema (Param); registry (VARIANTS, make); measures;
 models; training; variants (the named variants, registered on import); viz; store (run folders);
 cli and server (the dashboard's background runs).
 """
