@@ -12,6 +12,8 @@ the size limits `make` checks before allocating. `Param` itself is in `schema.py
 from __future__ import annotations
 
 import math
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from collections.abc import Sequence
 from typing import Callable
@@ -231,11 +233,27 @@ def make(name: str, n_visible: int | None = None, **hparams) -> torch.nn.Module:
         raise ValueError(f"variant {name!r} has no model hyperparameter(s) {unknown}{hint}; "
                          f"it takes {sorted(known)}")
     values = {p.name: p.validate(hparams.get(p.name, p.default)) for p in variant.params}
-    if torch.empty(0).device.type != "meta":    # a stack's layers are built inside its own check: skip theirs
+    # a stack's layers are built inside its own check (on "meta"): skip theirs; see also `size_checked`
+    if torch.empty(0).device.type != "meta" and not getattr(_TRUSTED, "depth", 0):
         check_size(variant.name, n_visible, values)
     model = variant.factory(n_visible, **values)
     model.config = {"variant": name, "n_visible": n_visible, "hparams": values}
     return model
+
+
+_TRUSTED = threading.local()     # per thread: how many `size_checked` blocks are open
+
+
+@contextmanager
+def size_checked():
+    """Inside, `make` skips `check_size` on this thread: for a caller that checked the size itself.
+    The run manager checks in the server process, so a training process never pays for the meta
+    device's first operation (it imports torch's compiler stack: ~160 MB and ~2 s)."""
+    _TRUSTED.depth = getattr(_TRUSTED, "depth", 0) + 1
+    try:
+        yield
+    finally:
+        _TRUSTED.depth -= 1
 
 
 #: Size limits, checked before anything is allocated (`check_size`): at most MAX_VISIBLE visible units

@@ -132,3 +132,37 @@ def test_the_package_and_the_registry_share_one_schema():
 
 def test_the_registry_keeps_its_order_after_the_tests_that_change_it():
     assert list(VARIANTS) == ORDER
+
+
+def test_size_checked_builds_without_the_meta_device():
+    """Inside `size_checked` (a caller that checked the size itself: the run manager), `make` builds
+    the same model without running the size check; outside, the check runs, and its meta-device
+    operation pulls in torch's compiler stack (sympy), which training processes are spared."""
+    import subprocess
+    import sys
+    code = ("import sys, torch, energylab as el\n"
+            "from energylab import registry\n"
+            "with registry.size_checked():\n"
+            "    a = el.make('DBN', n_visible=64, hidden_layers='16,8')\n"
+            "print('sympy' in sys.modules)\n"
+            "torch.manual_seed(0); b = el.make('RBM', n_visible=64)\n"
+            "print('sympy' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["False", "True"]
+    torch.manual_seed(3)
+    with registry.size_checked():
+        a = el.make("RBM", n_visible=6, n_hidden=4)
+    torch.manual_seed(3)
+    b = el.make("RBM", n_visible=6, n_hidden=4)
+    assert a.config == b.config and all(torch.equal(x, y) for x, y in zip(a.state_dict().values(),
+                                                                          b.state_dict().values()))
+    calls = []
+    original = registry.check_size
+    try:
+        registry.check_size = lambda *args: calls.append(args)
+        with registry.size_checked():
+            el.make("RBM", n_visible=6, n_hidden=4)
+        el.make("RBM", n_visible=6, n_hidden=4)
+    finally:
+        registry.check_size = original
+    assert calls == [("RBM", 6, {**el.VARIANTS["RBM"].defaults("model"), "n_hidden": 4})]
