@@ -348,3 +348,14 @@ def test_dataset_to_and_subset():
     assert len(labelled.train_labels) == 10 and len(labelled.test_labels) == 360
     with pytest.raises(ValueError, match="same D"):
         D.Dataset("bad", torch.zeros(3, 2), torch.zeros(3, 4), "real", None)
+
+
+def test_n_visible_of_agrees_with_loading():
+    """What the run manager uses to check a model's size before a training process starts."""
+    for name, info in D.DATASETS.items():
+        if info.kind == "inferred":
+            assert D.n_visible_of(name) is None
+        elif info.n_visible is None:
+            assert D.n_visible_of(name) == D.load(name).n_visible, name
+    assert D.n_visible_of("bars-and-stripes", {"size": 4}) == D.load("bars-and-stripes", size=4).n_visible == 16
+    assert D.n_visible_of("mnist") == 28 * 28 and D.n_visible_of("no-such-set") is None

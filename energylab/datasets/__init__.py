@@ -138,6 +138,7 @@ class DatasetInfo:
     description: str
     kind: str            # the default kind; binarize= or user data may change it
     loader: Callable[..., Dataset]
+    n_visible: int | None = None    # known without loading (downloaded sets); else ask the data
 
 
 DATASETS: dict[str, DatasetInfo] = {
@@ -148,14 +149,26 @@ DATASETS: dict[str, DatasetInfo] = {
     "two-moons": DatasetInfo("2-D interleaved half circles", "real", _two_moons),
     "rings": DatasetInfo("2-D concentric rings", "real", _rings),
     "checkerboard": DatasetInfo("2-D uniform on a checkerboard", "real", _checkerboard),
-    "mnist": DatasetInfo("MNIST digits 28x28 (download)", "unit", _torchvision_loader("MNIST", "mnist")),
+    "mnist": DatasetInfo("MNIST digits 28x28 (download)", "unit", _torchvision_loader("MNIST", "mnist"), 784),
     "fashion-mnist": DatasetInfo("Fashion-MNIST clothing 28x28 (download)", "unit",
-                                 _torchvision_loader("FashionMNIST", "fashion-mnist")),
+                                 _torchvision_loader("FashionMNIST", "fashion-mnist"), 784),
     "kmnist": DatasetInfo("Kuzushiji-MNIST characters 28x28 (download)", "unit",
-                          _torchvision_loader("KMNIST", "kmnist")),
+                          _torchvision_loader("KMNIST", "kmnist"), 784),
     "file": DatasetInfo("your own .npy/.pt file or image folder: load('file', path=...)", "inferred",
                         load_file),
 }
+
+
+def n_visible_of(name: str, options: dict | None = None) -> int | None:
+    """The number of visible units `load(name, **options)` gives, without loading a downloaded set
+    (the run manager checks a model's size before a training process starts); None for a user's
+    file, whose shape only the file knows. Bundled and generated sets are loaded (milliseconds)."""
+    info = DATASETS.get(name)
+    if info is None or info.kind == "inferred":
+        return None
+    if info.n_visible is not None:
+        return info.n_visible
+    return load(name, **(options or {})).n_visible
 
 
 def names() -> list[str]:
