@@ -197,7 +197,9 @@ class Trainer(Measurements, Checkpointing, Guard):
                 self.status = "running"
 
     # -- the loop -------------------------------------------------------------------
-    def _prepare(self, data):
+    def prepare(self, data):
+        """What `fit` trains on: (train, test) on the device, checked; a classifier's labels (`labels`);
+        a standardising visible layer fitted on the training set."""
         train = data.train if hasattr(data, "train") else data
         test = getattr(data, "test", None)
         train = self.model.check_visible(train, "training data")
@@ -212,64 +214,79 @@ class Trainer(Measurements, Checkpointing, Guard):
             self.labels = class_labels(data, train, test, self.model.n_classes, self.device, missing=(
                 f"{variant} learns from labels but the data has no train_labels; use a labelled dataset "
                 "(el.datasets.load('digits')) or el.datasets.from_array(x, labels=y)"))
+        fit_to_data = getattr(getattr(self.model, "visible", None), "fit_to_data", None)
+        if fit_to_data is not None:    # a standardising layer: fitted on the training set once
+            fit_to_data(train)
         return train, test
 
     def fit(self, data, epochs: int | None = None):
-        """Train until `epochs` (default: the `epochs` hyperparameter) have been run; return the history."""
+        """Train until `epochs` (default: the `epochs` hyperparameter) have been run; return the history.
+
+        A stack trains layer by layer (layerwise.py); a model with `pretrain_epochs` (a DBM) first
+        runs its layerwise pretraining phases (dbm.py), then this trainer's own epochs: `epoch`
+        counts the pretraining's layer-epochs and then this loop's, in that order."""
         if getattr(self.model, "trains_layerwise", False):   # a stack: layer by layer on cached features
             from .layerwise import fit_layerwise   # same package; imported here as layerwise subclasses Trainer
             return fit_layerwise(self.model, self, data, epochs)
         if epochs is not None:
             self.params.assign("epochs", self.params.param("epochs").validate(epochs))
-        train, test = self._prepare(data)
-        fit_to_data = getattr(self.model.visible, "fit_to_data", None)
-        if fit_to_data is not None:    # a standardising layer: fitted on the training set once
-            fit_to_data(train)
-        n, batch = train.shape[0], self.params["batch_size"]
-        self.steps_per_epoch = -(-n // batch)
-        self.total_steps = self.params["epochs"] * self.steps_per_epoch
-        eval_every = self.eval_every or max(1, self.steps_per_epoch // 4)
+        train, test = self.prepare(data)
+        pretraining = getattr(self.model, "pretrain_epochs", 0) * getattr(self.model, "depth", 0)
+        self.steps_per_epoch = -(-train.shape[0] // self.params["batch_size"])
+        self.total_steps = (pretraining + self.params["epochs"]) * self.steps_per_epoch
         self.monitor = self._monitor_sets(train, test)
         self._keep_good()
-        start = time.perf_counter() - self._elapsed
         with self.running():
-            while self.epoch < self.params["epochs"] and not self._stop:
-                if self._perm is None:
-                    self._perm = torch.randperm(n, generator=self.generator, device=self.device)
-                    self.batch_index = 0
-                    self._emit("on_epoch_start")
-                while self.batch_index < self.steps_per_epoch and not self._stop:
-                    self._wait_if_paused()
-                    if self._stop:
-                        break
-                    self._apply_hparams()
-                    self._emit("on_batch_start")
-                    i = self.batch_index * batch
-                    idx = self._perm[i:i + batch]
-                    if self.dist is not None:               # this process's rows of the global batch
-                        idx = self.dist.shard(idx)
-                    v = torch.index_select(train, 0, idx)   # ~2x faster than train[idx] on CPU
-                    if self.labels is not None:             # a classifier's objective takes (v, y)
-                        v = (v, self.labels["train"][idx])
-                    self.last_negative = self.objective.step(self.model, v, self.sampler, self.params["k"], 1.0,
-                                                             self.generator if self.dist is None else self.dist.generator)
-                    self._regularized_step(v)
-                    self.step += 1
-                    self.batch_index += 1
-                    self._elapsed = time.perf_counter() - start
-                    self._emit("on_batch_end")
-                    if self.step % self.check_every == 0 or self.step % eval_every == 0:
-                        self._guard()
-                    if self.step % eval_every == 0:
-                        self.evaluate()
-                if self.batch_index >= self.steps_per_epoch:
-                    self.epoch += 1
-                    self._perm = None
-                    self._guard()
-                    self._emit("on_epoch_end")
-            if self.step % eval_every:
-                self.evaluate()
+            if self.epoch < pretraining:
+                from .dbm import pretrain_phases    # same package; it subclasses Trainer
+                pretrain_phases(self, train, test)
+                self.last_negative = None          # the layers' particles are not the model's
+                self._keep_good()
+            if not self._stop:
+                self._run_epochs(train, pretraining + self.params["epochs"])
         return self.history
+
+    def _run_epochs(self, train, end: int):
+        """The hot loop: epochs of mini-batches until `epoch` reaches `end` (or a stop)."""
+        n, batch = train.shape[0], self.params["batch_size"]
+        eval_every = self.eval_every or max(1, self.steps_per_epoch // 4)
+        start = time.perf_counter() - self._elapsed
+        while self.epoch < end and not self._stop:
+            if self._perm is None:
+                self._perm = torch.randperm(n, generator=self.generator, device=self.device)
+                self.batch_index = 0
+                self.emit("on_epoch_start")
+            while self.batch_index < self.steps_per_epoch and not self._stop:
+                self._wait_if_paused()
+                if self._stop:
+                    break
+                self._apply_hparams()
+                self.emit("on_batch_start")
+                i = self.batch_index * batch
+                idx = self._perm[i:i + batch]
+                if self.dist is not None:               # this process's rows of the global batch
+                    idx = self.dist.shard(idx)
+                v = torch.index_select(train, 0, idx)   # ~2x faster than train[idx] on CPU
+                if self.labels is not None:             # a classifier's objective takes (v, y)
+                    v = (v, self.labels["train"][idx])
+                self.last_negative = self.objective.step(self.model, v, self.sampler, self.params["k"], 1.0,
+                                                         self.generator if self.dist is None else self.dist.generator)
+                self._regularized_step(v)
+                self.step += 1
+                self.batch_index += 1
+                self._elapsed = time.perf_counter() - start
+                self.emit("on_batch_end")
+                if self.step % self.check_every == 0 or self.step % eval_every == 0:
+                    self._guard()
+                if self.step % eval_every == 0:
+                    self.evaluate()
+            if self.batch_index >= self.steps_per_epoch:
+                self.epoch += 1
+                self._perm = None
+                self._guard()
+                self.emit("on_epoch_end")
+        if self.step % eval_every:
+            self.evaluate()
 
     @contextmanager
     def running(self):
@@ -277,7 +294,7 @@ class Trainer(Measurements, Checkpointing, Guard):
         failure message (a diverged run keeps its restored parameters and says why)."""
         self._stop, self.status, self.error = False, "running", None
         self.params.running = True
-        self._emit("on_fit_start")
+        self.emit("on_fit_start")
         try:
             yield
             self.status = "stopped" if self._stop else "finished"
@@ -289,8 +306,44 @@ class Trainer(Measurements, Checkpointing, Guard):
             raise
         finally:
             self.params.running = False
-            self._emit("on_fit_end")
+            self.emit("on_fit_end")
 
-    def _emit(self, event, *args):
+    def emit(self, event: str, *args):
+        """Call `event` (a `Callback` method name) on every callback, with this trainer first."""
         for cb in self.callbacks:
             getattr(cb, event, lambda *a: None)(self, *args)
+
+    # -- what the phases of a plan (inner trainers, phases.py) ask of the trainer that runs them ----
+    @property
+    def stopped(self) -> bool:
+        """True once `stop` was called (the run ends at the next batch boundary)."""
+        return self._stop
+
+    def wait_turn(self) -> bool:
+        """Before a batch: wait while paused (a requested single step lets one batch through);
+        False when the run has been stopped."""
+        self._wait_if_paused()
+        return not self._stop
+
+    def follow(self, inner, since: float) -> None:
+        """Take an inner trainer's place inside its epoch: its batch and permutation (so `batch_rows`
+        names the examples of its batch) and the run's elapsed time, `since` + the inner's."""
+        self.batch_index, self._perm = inner.batch_index, inner._perm
+        self._elapsed = since + inner.elapsed
+
+    def end_epoch(self) -> None:
+        """One more epoch of the plan done: count it and tell the callbacks."""
+        self.epoch += 1
+        self.batch_index, self._perm = 0, None
+        self.emit("on_epoch_end")
+
+    def restart_epoch(self) -> None:
+        """Back to the start of the current epoch (a phase resumed from a checkpoint taken inside an
+        epoch runs that epoch again)."""
+        self.step, self.batch_index, self._perm = self.epoch * self.steps_per_epoch, 0, None
+
+    def log(self, record: dict) -> dict:
+        """Append an evaluation record at the current step and tell the callbacks."""
+        self.history.log(self.step, **record)
+        self.emit("on_evaluate", record)
+        return record
