@@ -113,13 +113,22 @@ class _Forward(Callback):
         if negative is not None:
             outer.last_negative = negative
         outer.emit("on_batch_end")
+        self._stop_with(outer, inner)
 
     def on_evaluate(self, inner, record):
         outer = self.outer
-        outer.log({**record, "layer": self.layer, "time": outer.elapsed,
-                   "epoch": outer.epoch + inner.batch_index / max(inner.steps_per_epoch, 1)})
+        outer.log({**record, "layer": self.layer, "time": outer.elapsed,     # epochs of the whole plan
+                   "epoch": outer.step / max(outer.steps_per_epoch, 1)})
 
     def on_epoch_end(self, inner):
         if inner.epoch >= inner.params["epochs"]:
             inner.finish()
         self.outer.end_epoch()
+        self._stop_with(self.outer, inner)
+
+    @staticmethod
+    def _stop_with(outer, inner):
+        """A stop asked in the outer trainer's events ends the phase here, before it draws anything
+        more from the shared random stream (a checkpoint then continues exactly)."""
+        if outer.stopped:
+            inner.stop()

@@ -100,6 +100,9 @@ class Trainer(Measurements, Checkpointing, Guard):
         self._step_budget = None       # while paused, how many single steps were requested
         self._good = None
         self._elapsed = 0.0
+        # what the phases of a plan keep between phases, checkpointed (training/dbm.py: the biases
+        # its layers' outputs were computed with); tensors by name
+        self.phase_state: dict = {}
         self._dist = _distributed.DataParallel(self) if distributed else None
 
     @property
