@@ -162,6 +162,29 @@ def test_a_checkpoint_inside_a_pretraining_epoch_restarts_that_epoch_of_that_lay
     assert [r.get("layer") for r in resumed.history.records if r["step"] > 8] == [2, None]
 
 
+def test_a_live_learning_rate_reaches_the_layer_being_pretrained():
+    x = binary(40, 6)                           # 10 batches an epoch: layer 2 trains from step 21 to 40
+
+    def pretrain(change):
+        model = random_dbm([6, 5, 3], pretrain_epochs=2)
+        seen = {}
+
+        def slide(t):
+            seen["start"] = model.couplings[1].W.detach().clone()
+            if change:
+                t.params.set("lr", 1e-5)
+
+        t = run(model, x, epochs=1, callbacks=[At(slide, step=21), At(lambda t: seen.setdefault(
+            "end", model.couplings[1].W.detach().clone()), epoch=4)])
+        t.fit(x)
+        return t, (seen["end"] - seen["start"]).abs().max().item()
+
+    slow, moved_slow = pretrain(True)
+    _, moved = pretrain(False)
+    assert moved > 100 * moved_slow, (moved, moved_slow)
+    assert [(c["step"], c["name"], c["old"], c["new"]) for c in slow.history.changes] == [(21, "lr", 0.05, 1e-5)]
+
+
 @contextmanager
 def in_background(trainer, data):
     worker = threading.Thread(target=trainer.fit, args=(data,))

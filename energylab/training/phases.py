@@ -34,8 +34,6 @@ class PhaseTrainer(Trainer):
     the phase's last epoch ends, before the outer trainer counts it (so any checkpoint taken
     from then on holds the finished phase)."""
 
-    name = "phase"
-
     def __init__(self, outer: Trainer, model, epochs: int, layer: int, values: dict | None = None,
                  show=None, finish=None, name: str | None = None):
         variant = VARIANTS.get(getattr(model, "config", {}).get("variant"))
