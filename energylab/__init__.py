@@ -15,7 +15,7 @@ from . import curves, datasets, notebook, progress, viz
 from .core import units
 from .core.couplings import Dense
 from .measures import ais, explore, metrics, monitors, tap
-from .models import dbm
+from .training import dbm  # the DBM model and its training (pretraining under the trainer)
 from .models.rbm import RBM
 from .registry import VARIANTS, Param, Variant, make, register
 from .training import schedules

@@ -56,7 +56,7 @@ def test_pretrained_dbm_variational_bound_is_below_the_exact_likelihood():
     torch.manual_seed(0)
     model = dbm.DBM([9, 6, 4], init_std=0.1)
     before = metrics.exact_log_likelihood(model, data.test)
-    dbm.pretrain(model, data.train, epochs=30, lr=0.1, generator=torch.Generator().manual_seed(0))
+    el.dbm.pretrain(model, data.train, epochs=30, lr=0.1, generator=torch.Generator().manual_seed(0))
     exact = metrics.exact_log_likelihood(model, data.test, per_example=True)
     bound = model.double().variational_bound(data.test.double()) - metrics.exact_log_partition(model)
     assert bool((bound <= exact + 1e-9).all())

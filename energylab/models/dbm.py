@@ -12,7 +12,8 @@ layers (h1, h3, ...) form the two sides of a bipartite graph: block Gibbs update
 odd layers given the even ones, then all even ones, and either side can be summed out
 in closed form. That gives exact log Z and log p(v) for tiny models (enumerate the
 smaller side), and the AIS path (`DBMPath`: Salakhutdinov & Murray 2008's recipe on
-the even side). Training and layerwise pretraining live in `dbm_training.py`.
+the even side). The objective and the views that layerwise pretraining trains live in
+`dbm_training.py`; the pretraining itself runs under the trainer (`training/dbm.py`, `el.dbm.pretrain`).
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from torch import nn
 
 from ..measures.ais import base_visible_bias
 from ..core.couplings import Dense
-from .dbm_training import DBMObjective, pretrain  # noqa: F401  (training lives there; pretrain re-exported)
+from .dbm_training import DBMObjective
 from ..core.units import Bernoulli, bernoulli_from
 
 
@@ -37,7 +38,7 @@ def _entropy(p):
 class DBM(nn.Module):
     """A deep Boltzmann machine; `sizes` = [n_visible, n_h1, ..., n_hL] (Salakhutdinov & Hinton 2009)."""
 
-    def __init__(self, sizes, init_std: float = 0.01, generator=None):
+    def __init__(self, sizes, init_std: float = 0.01, generator=None, pretrain_epochs: int = 0):
         super().__init__()
         if len(sizes) < 2 or min(sizes) < 1:
             raise ValueError(f"a DBM needs a visible layer and at least one hidden layer of positive sizes, "
@@ -51,6 +52,8 @@ class DBM(nn.Module):
         self.coupling = self.couplings[0]
         self.config: dict = {}
         self.objective = DBMObjective()          # the trainer uses it instead of CD / PCD
+        # epochs of greedy pretraining of each layer that `Trainer.fit` runs before the joint epochs
+        self.pretrain_epochs = int(pretrain_epochs)
 
     # -- names users know (the first RBM's view, for mosaics and checks) ----------------------
     @property

@@ -1,4 +1,4 @@
-"""Training a deep Boltzmann machine: the objective and greedy layerwise pretraining.
+"""Training a deep Boltzmann machine, the model's side: the objective and the pretraining views.
 
 Salakhutdinov & Hinton 2009, "Deep Boltzmann machines" (AISTATS); Salakhutdinov &
 Hinton 2012, "An efficient learning procedure for deep Boltzmann machines".
@@ -7,16 +7,22 @@ Hinton 2012, "An efficient learning procedure for deep Boltzmann machines".
   q(h | v) whose fixed point maximises the variational lower bound on log p(v)) and a
   persistent block-Gibbs negative phase (the model's own chains; the schema's `sampler`
   is not used, `k` is the number of sweeps per update).
-- `pretrain`: a stack of RBMs whose first layer sees its input twice (up-weights
-  doubled), whose top layer sees its input twice from above (down-weights doubled), and
-  whose inner layers are halved when composed, so that every layer of the DBM receives
-  input of the right scale from both sides.
+- Greedy layerwise pretraining (driven by the trainer: `training/dbm.py`) trains RBM l on
+  the couplings and biases of layers l - 1 and l of the DBM itself, through a view
+  (`layer_view`) that shares its parameters: RBM 1 sees its input twice going up
+  (up-weights doubled), RBM L sees its input twice coming down (down-weights doubled),
+  inner RBMs are ordinary and their weights are halved when the DBM is composed
+  (`finish_layer`), so that every layer of the DBM receives input of the right scale from
+  both sides. RBM l + 1 learns from `lift(l, x)`, the mean-field output of RBM l with the
+  same doubling.
 """
 from __future__ import annotations
 
 import torch
+from torch import nn
 
-from ..core.units import bernoulli_from
+from ..core.units import Bernoulli
+from .rbm import RBM
 
 
 class DBMObjective:
@@ -50,39 +56,102 @@ class DBMObjective:
         return neg[0]
 
 
-@torch.no_grad()
-def pretrain(model, data, epochs: int = 20, lr: float = 0.05, batch_size: int = 20, k: int = 1,
-             generator=None):
-    """Greedy layerwise CD-k pretraining (Salakhutdinov & Hinton 2009 section 3.1; 2012 for depth > 2).
+def factors(l: int, depth: int) -> tuple:
+    """(up, down): how much RBM l of a depth-`depth` DBM multiplies its upward and downward fields."""
+    return (2.0 if l == 1 and depth > 1 else 1.0), (2.0 if l == depth and depth > 1 else 1.0)
 
-    RBM 1 sees its input twice going up (up-weights doubled); RBM L sees its input twice going
-    down (down-weights doubled); inner RBMs are ordinary and their weights are halved in the DBM.
-    Each layer's training input is the mean-field output of the one below (with the same doubling).
-    """
-    x = model.check_visible(data)
-    L = model.depth
-    for l in range(1, L + 1):
-        up = 2.0 if (l == 1 and L > 1) else 1.0
-        down = 2.0 if (l == L and L > 1) else 1.0
-        W, bv, bh = model.couplings[l - 1].W, model.biases[l - 1], model.biases[l]
-        for _ in range(epochs):
-            perm = torch.randperm(len(x), generator=generator, device=x.device)
-            for i in range(0, len(x), batch_size):
-                v0 = x[perm[i:i + batch_size]]
-                h0 = torch.sigmoid(bh + up * v0 @ W)
-                h = bernoulli_from(h0, generator)
-                for _ in range(k):
-                    vk = torch.sigmoid(bv + down * h @ W.t())
-                    vk = bernoulli_from(vk, generator)
-                    hk = torch.sigmoid(bh + up * vk @ W)
-                    h = bernoulli_from(hk, generator)
-                n = len(v0)
-                W += lr * (v0.t() @ h0 - vk.t() @ hk) / n
-                bv += lr * (v0 - vk).mean(0)
-                bh += lr * (h0 - hk).mean(0)
-        if 1 < l < L:
-            W.mul_(0.5)
-            x = torch.sigmoid(bh + x @ W * 2)      # the halved weights, seen from below only: doubled
-        else:
-            x = torch.sigmoid(bh + up * x @ W)
-    return model
+
+class ScaledDense(nn.Module):
+    """A dense coupling seen with its upward field times `up` and its downward field times `down`.
+
+    The weights are the coupling's own (shared, not copied). The CD statistics are the plain
+    ones (`cd_grad`), as in Salakhutdinov & Hinton's updates; the energy is the plain one."""
+
+    def __init__(self, dense, up: float = 1.0, down: float = 1.0):
+        super().__init__()
+        self.dense, self.up_factor, self.down_factor = dense, float(up), float(down)
+
+    @property
+    def W(self) -> torch.Tensor:
+        return self.dense.W
+
+    @property
+    def visible_shape(self):
+        return self.dense.visible_shape
+
+    @property
+    def hidden_shape(self):
+        return self.dense.hidden_shape
+
+    def up(self, sv, bias=None):
+        if bias is None:
+            return torch.mm(sv, self.W).mul_(self.up_factor)
+        return torch.addmm(bias, sv, self.W, alpha=self.up_factor)
+
+    def down(self, sh, bias=None):
+        if bias is None:
+            return torch.mm(sh, self.W.t()).mul_(self.down_factor)
+        return torch.addmm(bias, sh, self.W.t(), alpha=self.down_factor)
+
+    def energy(self, sv, sh):
+        return self.dense.energy(sv, sh)
+
+    def cd_grad(self, sv_pos, sh_pos, sv_neg, sh_neg):
+        return self.dense.cd_grad(sv_pos, sh_pos, sv_neg, sh_neg)
+
+    def extra_repr(self) -> str:
+        return f"up x{self.up_factor:g}, down x{self.down_factor:g}"
+
+
+class LayerView(RBM):
+    """RBM l of a DBM's pretraining: Bernoulli layers l - 1 and l, coupling W_l with the doubling
+    of `factors`, biases c_{l-1} and c_l. Every parameter is the DBM's own, so training the view
+    trains the DBM. p(h | v) = sigmoid(c_l + up v W_l), p(v | h) = sigmoid(c_{l-1} + down h W_l^T)."""
+
+    def __init__(self, dbm, l: int):
+        up, down = factors(l, dbm.depth)
+        coupling = dbm.couplings[l - 1]
+        super().__init__(Bernoulli(dbm.sizes[l - 1]), Bernoulli(dbm.sizes[l]), ScaledDense(coupling, up, down))
+        self.a, self.b = dbm.biases[l - 1], dbm.biases[l]      # the DBM's parameters, not copies
+        self.layer = l
+
+    @property
+    def exact_units(self) -> int:
+        """With a doubled side the view's conditionals belong to no single energy over (v, h): no
+        exact likelihood is measured (a count the trainer never enumerates)."""
+        plain = self.coupling.up_factor == self.coupling.down_factor == 1.0
+        return min(self.n_visible, self.n_hidden) if plain else 10 ** 9
+
+
+def layer_view(dbm, l: int) -> LayerView:
+    """The RBM that pretraining trains as layer l (1..depth) of `dbm`."""
+    if not 1 <= l <= dbm.depth:
+        raise ValueError(f"a DBM of depth {dbm.depth} has pretraining layers 1..{dbm.depth}, not {l}")
+    return LayerView(dbm, l)
+
+
+@torch.no_grad()
+def finish_layer(dbm, l: int) -> None:
+    """Compose RBM l into the DBM once it is trained: an inner layer's weights are halved (it will
+    hear from both sides). Call once per layer (training/dbm.py does, when the layer's last epoch ends)."""
+    if 1 < l < dbm.depth:
+        dbm.couplings[l - 1].W.mul_(0.5)
+
+
+@torch.no_grad()
+def lift(dbm, l: int, x: torch.Tensor, bias: torch.Tensor | None = None, chunk: int = 4096) -> torch.Tensor:
+    """What RBM l + 1 learns from: the mean-field output sigmoid(c_l + 2 x W_l) of RBM l (its up-weights
+    doubled for l = 1; an inner layer's halved weights, seen from below only, doubled again). For
+    l < depth, after `finish_layer(dbm, l)`. RBM l + 1 goes on training c_l as its visible bias, so
+    `bias` gives c_l as it was when RBM l finished (default: c_l now)."""
+    W, c = dbm.couplings[l - 1].W, dbm.biases[l] if bias is None else bias
+    return torch.cat([torch.sigmoid(torch.addmm(c, x[i:i + chunk], W, alpha=2.0)) for i in range(0, len(x), chunk)])
+
+
+@torch.no_grad()
+def down_to_visible(dbm, l: int, x: torch.Tensor) -> torch.Tensor:
+    """States of layer l - 1 taken down to the visible layer by mean-field top-down steps (a picture of
+    RBM l's particles in pixel space)."""
+    for j in reversed(range(1, l)):
+        x = torch.sigmoid(torch.addmm(dbm.biases[j - 1], x, dbm.couplings[j - 1].W.t()))
+    return x

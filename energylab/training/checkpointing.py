@@ -4,7 +4,8 @@
 and `Trainer.from_checkpoint(path)`. checkpoint.py writes and reads the file (atomic,
 pickle-free); this module decides what a training run puts in it: the model, optimizer,
 sampler chains, objective state, the random generator, the position in the epoch, the
-elapsed time, the training hyperparameters and schedules, and the history, so that a
+elapsed time, the training hyperparameters and schedules, the history and the state the
+phases of a plan keep between phases (`phase_state`, e.g. a DBM's pretraining), so that a
 resumed run continues bit for bit. A data-parallel run (distributed.py) adds every
 process's sampling state; only rank 0 writes.
 """
@@ -31,7 +32,8 @@ class Checkpointing:
                  "training": json.dumps({"params": {k: v for k, v in self.params.values().items()
                                                     if k in self._training_names},
                                          "schedules": {k: s.to_dict() for k, s in self.schedules.items()}}),
-                 "history": json.dumps(self.history.to_dict())}
+                 "history": json.dumps(self.history.to_dict()),
+                 "phases": {k: v.detach().cpu() for k, v in self.phase_state.items()}}
         if self.dist is not None:         # every process's sampling state, gathered; only rank 0 writes
             state["distributed"] = self.dist.state_dict(self)
             if not self.dist.is_main:
@@ -71,6 +73,7 @@ class Checkpointing:
         trainer.step, trainer.epoch, trainer.batch_index = payload["position"]
         trainer._elapsed = payload["elapsed"]
         trainer.history = History.from_dict(json.loads(payload["history"]))
+        trainer.phase_state = {k: v.to(trainer.device) for k, v in payload.get("phases", {}).items()}
         if trainer.dist is not None:
             trainer.dist.load_state_dict(trainer, payload.get("distributed"))
         return trainer

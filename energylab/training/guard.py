@@ -46,6 +46,12 @@ class Guard:
         what = "NaN or infinite values" if not worst < float("inf") or worst != worst else \
             f"a weight of magnitude {worst:.3g} (limit {self.max_weight:g})"
         raise TrainingDiverged(
-            f"training diverged at step {self.step}: the parameters contain {what}. The last good "
-            f"parameters (checked at most {self.check_every} steps earlier) were restored. Lower the learning "
-            f"rate (now {self.params['lr']:g}) or raise the weight decay, then resume.")
+            f"training diverged {self._divergence_point()}: the parameters contain {what}. The last good "
+            f"parameters (checked at most {self.check_every} steps earlier) were restored. {self.rate_advice()}")
+
+    def _divergence_point(self) -> str:
+        return f"at step {self.step}"
+
+    def rate_advice(self) -> str:
+        """What to change after a divergence (a phase with a rate of its own names that one)."""
+        return f"Lower the learning rate (now {self.params['lr']:g}) or raise the weight decay, then resume."

@@ -161,3 +161,36 @@ class Sparse(Generative):
         if self.cost > 0:
             regularizers.add_sparsity(model, v, self.cost, self.target)
         return v_neg
+
+
+class CrossEntropy:
+    """Supervised fine-tuning: the cross-entropy of `model(x)` (logits) against the labels y, by
+    backpropagation (Hinton & Salakhutdinov 2006; Bengio, Lamblin, Popovici & Larochelle 2007).
+
+    `step` sets `.grad` of every parameter the logits depend on and returns no particles. The
+    batch losses, weighted by batch size, are summed on the device; `mean_loss()` reads and resets
+    that sum (one sync per evaluation, not per batch)."""
+
+    name = "cross_entropy"
+
+    def __init__(self):
+        self.total, self.seen = None, 0
+
+    def step(self, model, batch, sampler, k: int, beta: float = 1.0, generator=None):
+        x, y = _labelled(batch)
+        with torch.enable_grad():
+            _zero_grads(model)
+            loss = torch.nn.functional.cross_entropy(model(x), y)
+            loss.backward()
+        weighted = loss.detach() * x.shape[0]
+        self.total = weighted if self.total is None else self.total + weighted
+        self.seen += x.shape[0]
+        return None
+
+    def mean_loss(self) -> float | None:
+        """The mean loss per example since the last call (None if no batch ran)."""
+        if not self.seen:
+            return None
+        mean = (self.total / self.seen).item()
+        self.total, self.seen = None, 0
+        return mean

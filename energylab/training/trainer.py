@@ -12,7 +12,8 @@ Design notes (why it looks like this):
 - Every random draw (shuffling, sampling) comes from one `torch.Generator` whose
   state is checkpointed, so a resumed run continues bit for bit.
 - Evaluation is in evaluation.py, a checkpoint's contents in checkpointing.py, the
-  divergence guard in guard.py (mixins).
+  divergence guard in guard.py, the controls (pause / step / stop, what a driver reads,
+  what the phases of a plan ask of the trainer that runs them) in control.py (mixins).
 """
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ from ..registry import TRAINING, VARIANTS
 from ..measures.tap import TAP
 from .checkpointing import Checkpointing
 from .evaluation import Measurements
+from .control import Control
 from .guard import Guard, TrainingDiverged  # noqa: F401  (TrainingDiverged: public here)
 
 
@@ -55,7 +57,7 @@ def resolve_device(device="auto") -> torch.device:
     return torch.device(device)
 
 
-class Trainer(Measurements, Checkpointing, Guard):
+class Trainer(Control, Measurements, Checkpointing, Guard):
     """Train any registered variant; see the module docstring. Hinton 2012 for the defaults."""
 
     def __init__(self, model, *, device="auto", schedules=None, callbacks=(), eval_every=None,
@@ -100,6 +102,9 @@ class Trainer(Measurements, Checkpointing, Guard):
         self._step_budget = None       # while paused, how many single steps were requested
         self._good = None
         self._elapsed = 0.0
+        # what the phases of a plan keep between phases, checkpointed (training/dbm.py: the biases
+        # its layers' outputs were computed with); tensors by name
+        self.phase_state: dict = {}
         self._dist = _distributed.DataParallel(self) if distributed else None
 
     @property
@@ -137,67 +142,10 @@ class Trainer(Measurements, Checkpointing, Guard):
         self.optimizer.step()
         regularizers.apply_constraints(self.model, p["max_norm"])
 
-    # -- control from other threads -----------------------------------------------
-    def pause(self):
-        self._resume.clear()
-        if self.status == "running":
-            self.status = "paused"
-
-    def resume(self):
-        self._step_budget = None
-        self._resume.set()
-
-    def step_once(self, n: int = 1):
-        """While paused: let exactly n mini-batches run, then pause again. A request made before
-        the loop has parked (a run started paused, a pause not yet reached) counts the same."""
-        self._step_budget = n           # batches still allowed; 0 = park before the next one
-        self._resume.set()
-
-    def stop(self):
-        self._stop = True
-        self._resume.set()
-
-    # -- what a driver (the dashboard's worker) may read, between or inside batches ----------
-    @property
-    def elapsed(self) -> float:
-        """Seconds of training so far (resumed runs included; pauses not counted)."""
-        return self._elapsed
-
-    @property
-    def single_stepping(self) -> bool:
-        """True while the batches run are single steps requested with `step_once`."""
-        return self._step_budget is not None
-
-    @property
-    def parks_next(self) -> bool:
-        """True when the loop will wait before its next batch: paused, or its last requested step done."""
-        return not self._resume.is_set() or self._step_budget == 0
-
-    def batch_rows(self) -> torch.Tensor | None:
-        """The indices into the training set of the current batch (inside a batch's events), or None
-        between epochs."""
-        if self._perm is None:
-            return None
-        size = self.params["batch_size"]
-        return self._perm[self.batch_index * size:(self.batch_index + 1) * size]
-
-    def _wait_if_paused(self):
-        while True:
-            if self._step_budget is not None:
-                if self._step_budget > 0:
-                    self._step_budget -= 1      # this batch is one of the requested steps
-                    return
-                self._step_budget = None        # the steps are done: park again
-                self._resume.clear()
-            if self._resume.is_set() or self._stop:
-                return
-            self.status = "paused"
-            self._resume.wait()
-            if not self._stop:
-                self.status = "running"
-
     # -- the loop -------------------------------------------------------------------
-    def _prepare(self, data):
+    def prepare(self, data):
+        """What `fit` trains on: (train, test) on the device, checked; a classifier's labels (`labels`);
+        a standardising visible layer fitted on the training set."""
         train = data.train if hasattr(data, "train") else data
         test = getattr(data, "test", None)
         train = self.model.check_visible(train, "training data")
@@ -212,64 +160,79 @@ class Trainer(Measurements, Checkpointing, Guard):
             self.labels = class_labels(data, train, test, self.model.n_classes, self.device, missing=(
                 f"{variant} learns from labels but the data has no train_labels; use a labelled dataset "
                 "(el.datasets.load('digits')) or el.datasets.from_array(x, labels=y)"))
+        fit_to_data = getattr(getattr(self.model, "visible", None), "fit_to_data", None)
+        if fit_to_data is not None:    # a standardising layer: fitted on the training set once
+            fit_to_data(train)
         return train, test
 
     def fit(self, data, epochs: int | None = None):
-        """Train until `epochs` (default: the `epochs` hyperparameter) have been run; return the history."""
+        """Train until `epochs` (default: the `epochs` hyperparameter) have been run; return the history.
+
+        A stack trains layer by layer (layerwise.py); a model with `pretrain_epochs` (a DBM) first
+        runs its layerwise pretraining phases (dbm.py), then this trainer's own epochs: `epoch`
+        counts the pretraining's layer-epochs and then this loop's, in that order."""
         if getattr(self.model, "trains_layerwise", False):   # a stack: layer by layer on cached features
             from .layerwise import fit_layerwise   # same package; imported here as layerwise subclasses Trainer
             return fit_layerwise(self.model, self, data, epochs)
         if epochs is not None:
             self.params.assign("epochs", self.params.param("epochs").validate(epochs))
-        train, test = self._prepare(data)
-        fit_to_data = getattr(self.model.visible, "fit_to_data", None)
-        if fit_to_data is not None:    # a standardising layer: fitted on the training set once
-            fit_to_data(train)
-        n, batch = train.shape[0], self.params["batch_size"]
-        self.steps_per_epoch = -(-n // batch)
-        self.total_steps = self.params["epochs"] * self.steps_per_epoch
-        eval_every = self.eval_every or max(1, self.steps_per_epoch // 4)
+        train, test = self.prepare(data)
+        pretraining = getattr(self.model, "pretrain_epochs", 0) * getattr(self.model, "depth", 0)
+        self.steps_per_epoch = -(-train.shape[0] // self.params["batch_size"])
+        self.total_steps = (pretraining + self.params["epochs"]) * self.steps_per_epoch
         self.monitor = self._monitor_sets(train, test)
         self._keep_good()
-        start = time.perf_counter() - self._elapsed
         with self.running():
-            while self.epoch < self.params["epochs"] and not self._stop:
-                if self._perm is None:
-                    self._perm = torch.randperm(n, generator=self.generator, device=self.device)
-                    self.batch_index = 0
-                    self._emit("on_epoch_start")
-                while self.batch_index < self.steps_per_epoch and not self._stop:
-                    self._wait_if_paused()
-                    if self._stop:
-                        break
-                    self._apply_hparams()
-                    self._emit("on_batch_start")
-                    i = self.batch_index * batch
-                    idx = self._perm[i:i + batch]
-                    if self.dist is not None:               # this process's rows of the global batch
-                        idx = self.dist.shard(idx)
-                    v = torch.index_select(train, 0, idx)   # ~2x faster than train[idx] on CPU
-                    if self.labels is not None:             # a classifier's objective takes (v, y)
-                        v = (v, self.labels["train"][idx])
-                    self.last_negative = self.objective.step(self.model, v, self.sampler, self.params["k"], 1.0,
-                                                             self.generator if self.dist is None else self.dist.generator)
-                    self._regularized_step(v)
-                    self.step += 1
-                    self.batch_index += 1
-                    self._elapsed = time.perf_counter() - start
-                    self._emit("on_batch_end")
-                    if self.step % self.check_every == 0 or self.step % eval_every == 0:
-                        self._guard()
-                    if self.step % eval_every == 0:
-                        self.evaluate()
-                if self.batch_index >= self.steps_per_epoch:
-                    self.epoch += 1
-                    self._perm = None
-                    self._guard()
-                    self._emit("on_epoch_end")
-            if self.step % eval_every:
-                self.evaluate()
+            if self.epoch < pretraining:
+                from .dbm import pretrain_phases    # same package; it subclasses Trainer
+                pretrain_phases(self, train, test)
+                self.last_negative = None          # the layers' particles are not the model's
+                self._keep_good()
+            if not self._stop:
+                self._run_epochs(train, pretraining + self.params["epochs"])
         return self.history
+
+    def _run_epochs(self, train, end: int):
+        """The hot loop: epochs of mini-batches until `epoch` reaches `end` (or a stop)."""
+        n, batch = train.shape[0], self.params["batch_size"]
+        eval_every = self.eval_every or max(1, self.steps_per_epoch // 4)
+        start = time.perf_counter() - self._elapsed
+        while self.epoch < end and not self._stop:
+            if self._perm is None:
+                self._perm = torch.randperm(n, generator=self.generator, device=self.device)
+                self.batch_index = 0
+                self.emit("on_epoch_start")
+            while self.batch_index < self.steps_per_epoch and not self._stop:
+                self._wait_if_paused()
+                if self._stop:
+                    break
+                self._apply_hparams()
+                self.emit("on_batch_start")
+                i = self.batch_index * batch
+                idx = self._perm[i:i + batch]
+                if self.dist is not None:               # this process's rows of the global batch
+                    idx = self.dist.shard(idx)
+                v = torch.index_select(train, 0, idx)   # ~2x faster than train[idx] on CPU
+                if self.labels is not None:             # a classifier's objective takes (v, y)
+                    v = (v, self.labels["train"][idx])
+                self.last_negative = self.objective.step(self.model, v, self.sampler, self.params["k"], 1.0,
+                                                         self.generator if self.dist is None else self.dist.generator)
+                self._regularized_step(v)
+                self.step += 1
+                self.batch_index += 1
+                self._elapsed = time.perf_counter() - start
+                self.emit("on_batch_end")
+                if self.step % self.check_every == 0 or self.step % eval_every == 0:
+                    self._guard()
+                if self.step % eval_every == 0:
+                    self.evaluate()
+            if self.batch_index >= self.steps_per_epoch:
+                self.epoch += 1
+                self._perm = None
+                self._guard()
+                self.emit("on_epoch_end")
+        if self.step % eval_every:
+            self.evaluate()
 
     @contextmanager
     def running(self):
@@ -277,7 +240,7 @@ class Trainer(Measurements, Checkpointing, Guard):
         failure message (a diverged run keeps its restored parameters and says why)."""
         self._stop, self.status, self.error = False, "running", None
         self.params.running = True
-        self._emit("on_fit_start")
+        self.emit("on_fit_start")
         try:
             yield
             self.status = "stopped" if self._stop else "finished"
@@ -289,8 +252,9 @@ class Trainer(Measurements, Checkpointing, Guard):
             raise
         finally:
             self.params.running = False
-            self._emit("on_fit_end")
+            self.emit("on_fit_end")
 
-    def _emit(self, event, *args):
+    def emit(self, event: str, *args):
+        """Call `event` (a `Callback` method name) on every callback, with this trainer first."""
         for cb in self.callbacks:
             getattr(cb, event, lambda *a: None)(self, *args)
