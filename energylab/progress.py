@@ -5,6 +5,8 @@ A stack (DBN, ResidualDBN, ConvDBN) trains layer 1, then layer 2 on layer 1's fe
 fine-tuning; 0 for the final whole-stack record) and `epoch`, counted over all layers together
 (layerwise.py). A page that knows only the run's record (variant, model and training
 hyperparameters) and its latest history record can say "layer 2 of 3 · epoch 40 of 300".
+A DBM with `pretrain_epochs` > 0 pretrains its layers the same way (training/dbm.py): its
+records carry `layer` while it pretrains, and none once the joint training runs.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ class StackProgress:
     epoch: float          # epochs done in this layer
     epochs: int           # epochs this layer trains for
     fine_tuning: bool = False
+    pretraining: bool = False       # a DBM's layerwise pretraining, before its joint training
 
     @property
     def fraction(self) -> float:
@@ -30,7 +33,8 @@ class StackProgress:
             return f"all {self.depth} layers trained"
         if self.fine_tuning:
             return f"fine-tuning the classifier head · epoch {self.epoch:.0f} of {self.epochs}"
-        return f"layer {self.layer} of {self.depth} · epoch {self.epoch:.1f} of {self.epochs}"
+        what = "pretraining layer" if self.pretraining else "layer"
+        return f"{what} {self.layer} of {self.depth} · epoch {self.epoch:.1f} of {self.epochs}"
 
 
 def layer_sizes(model_hparams: dict) -> list:
@@ -50,9 +54,13 @@ def stack_progress(model_hparams: dict, training: dict, record: dict | None) -> 
     if not sizes or not record or "layer" not in record:
         return None
     depth = len(sizes)
+    layer, epoch = int(record["layer"]), float(record.get("epoch", 0.0))
+    if "pretrain_epochs" in model_hparams:          # a DBM: each layer pretrains this many epochs
+        per = int(model_hparams["pretrain_epochs"])
+        done = epoch - per * (layer - 1)
+        return StackProgress(layer, depth, done, per, pretraining=True) if 1 <= layer <= depth else None
     given = [int(s) for s in str(model_hparams.get("layer_epochs") or "").split(",") if s.strip()]
     per_layer = given if len(given) == depth else [int(training.get("epochs", 1))] * depth
-    layer, epoch = int(record["layer"]), float(record.get("epoch", 0.0))
     if layer == 0:
         return StackProgress(0, depth, float(per_layer[-1]), per_layer[-1])
     if layer > depth:

@@ -58,6 +58,15 @@ def test_train_writes_every_file(run_dir):
     assert summary["pseudo_log_likelihood_method"] == "exact"
 
 
+def test_progress_bar_counts_a_stacks_whole_plan(tmp_path, capsys):
+    """A DBN trains 1 + 2 layer-epochs with --epochs 1: the bar says epoch 3/3, never "3/1"."""
+    assert cli.main(["train", "--variant", "DBN", "--dataset", "digits", "--hidden-layers", "8,6",
+                     "--layer-epochs", "1,2", "--epochs", "1", "--batch-size", "128", "--fine-tune", "off",
+                     "--out", str(tmp_path / "dbn")]) == 0
+    err = capsys.readouterr().err
+    assert "epoch 3/3" in err and "epoch 3/1" not in err
+
+
 def test_config_round_trips(run_dir):
     config = RunFolder(run_dir).read_config()
     assert config == json.loads((run_dir / "config.json").read_text())

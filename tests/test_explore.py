@@ -99,3 +99,18 @@ def test_stack_progress_names_the_layer_in_training():
     tune = stack_progress({"hidden_layers": "8,6", "fine_tune_epochs": 10}, {"epochs": 5}, {"layer": 3, "epoch": 13})
     assert tune.fine_tuning and tune.epoch == 3 and "fine-tuning" in tune.label
     assert stack_progress({"n_hidden": 16}, {"epochs": 5}, {"epoch": 1}) is None
+
+
+def test_stack_progress_of_a_dbm_pretraining():
+    """A DBM with pretrain_epochs trains through the engine: while it pretrains the page says which
+    layer and how far (the pretraining epochs, not the joint training's); afterwards nothing."""
+    from energylab.progress import stack_progress
+    model = el.make("DBM", n_visible=64, hidden_layers="16,8", pretrain_epochs=2)
+    history = el.Trainer(model, epochs=3, eval_every=20, batch_size=128).fit(el.datasets.load("digits"))
+    hp = model.config["hparams"]
+    shown = [stack_progress(hp, {"epochs": 3}, r) for r in history.records]
+    pre = [p for p in shown if p is not None]
+    assert [p.layer for p in pre] == sorted(p.layer for p in pre) and {p.layer for p in pre} == {1, 2}
+    assert all(p.pretraining and p.epochs == 2 and 0 < p.epoch <= 2 for p in pre)
+    assert "pretraining layer 2 of 2" in pre[-1].label and pre[-1].fraction == 1.0
+    assert shown[-1] is None and history.records[-1]["epoch"] == 2 * 2 + 3

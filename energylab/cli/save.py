@@ -30,7 +30,9 @@ class ProgressBar(Callback):
                         dynamic_ncols=True, file=sys.stderr)
 
     def on_epoch_start(self, trainer):
-        self.bar.set_description(f"epoch {trainer.epoch + 1}/{trainer.params['epochs']}")
+        # a stack's or a pretrained DBM's plan is longer than `epochs`: count the plan's epochs
+        total = trainer.total_steps // max(trainer.steps_per_epoch, 1)
+        self.bar.set_description(f"epoch {trainer.epoch + 1}/{total}")
 
     def on_batch_end(self, trainer):
         self.bar.update(1)

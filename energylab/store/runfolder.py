@@ -215,7 +215,7 @@ class RunFolder:
                                       seed=trainer.params["seed"], notes=notes)
             written = [p.name for p in self.write_images(pictures, scale=display_scale(image_shape))]
         summary = {"status": trainer.status, "error": trainer.error, "step": trainer.step,
-                   "epoch": trainer.epoch, "elapsed_s": round(trainer._elapsed, 3),
+                   "epoch": trainer.epoch, "elapsed_s": round(trainer.elapsed, 3),
                    "final": trainer.history.last() or {},
                    "pseudo_log_likelihood_method": getattr(trainer, "pl_method", None),
                    "images": written, "notes": notes}
