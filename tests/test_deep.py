@@ -15,7 +15,7 @@ import torch
 import energylab as el
 from energylab.training.objectives import Generative
 from energylab.training.trainer import Callback
-from energylab.variants.conv import ConvRBM
+from energylab.models.conv import ConvRBM
 
 
 @pytest.fixture(scope="module")

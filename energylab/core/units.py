@@ -1,7 +1,8 @@
 """Every unit type in one place: `from energylab.core.units import Bernoulli, OneHot` (`el.units`).
 
 The interface and the Bernoulli / Gaussian laws are in `base.py` (with its shared helpers), the
-continuous and rectified types in `continuous.py`, one-hot (softmax) groups in `onehot.py`.
+continuous and rectified types in `continuous.py`, one-hot (softmax) groups in `onehot.py`,
+probabilistic max-pooling blocks in `pooling.py`.
 """
 from .base import (  # noqa: F401  (re-exported)
     Bernoulli,
@@ -24,3 +25,4 @@ from .continuous import (  # noqa: F401  (re-exported)
     StandardizedLearnedVarianceGaussian,
 )
 from .onehot import OneHot  # noqa: F401  (re-exported)
+from .pooling import ProbMaxPool  # noqa: F401  (re-exported)

@@ -25,7 +25,7 @@ discriminative fine-tuning of Hinton & Salakhutdinov 2006 (Science) and Bengio
 et al. 2007 (NIPS), not the up-down algorithm of Hinton et al. 2006.
 
 Subclasses change only `lift` (what the next layer sees) and `lower` (the top-down
-step): `ResidualStack` and `ConvStack` in `variants/deep.py`.
+step): `ResidualStack` (`residual.py`) and `ConvStack` (`conv.py`).
 """
 from __future__ import annotations
 

@@ -1,178 +1,22 @@
-"""Convolutional RBMs: `ConvRBM` (Bernoulli visible) and `GaussianConvRBM` (Gaussian visible).
+"""Convolutional RBMs: the named variants `ConvRBM` (Bernoulli visible) and `GaussianConvRBM` (Gaussian visible).
 
-Lee, Grosse, Ranganath & Ng 2009, "Convolutional deep belief networks for
-scalable unsupervised learning of hierarchical representations" (ICML). With
-K filters W^k shared over positions, one bias b_k per filter and one visible
-bias c per channel, the energy of an image v and hidden maps h^k is
-
-    E(v, h) = -sum_k h^k . (W^k (*) v) - sum_k b_k sum_ij h^k_ij - c sum v      (binary v)
-
-where (*) is the valid cross-correlation (`Conv2d.up`); the visible field is the
-full convolution sum_k W^k * h^k (`Conv2d.down`). Gaussian visible units add
-sum v^2 / 2 (unit variance; the data should be standardised, as the paper whitens).
-
-Probabilistic max-pooling (section 3.3): hidden maps are cut into C x C blocks
-of which at most one unit is on; the block's C^2 + 1 states (one unit on, or all
-off) follow a softmax over its inputs with the "off" state at zero energy, and
-the pooling unit above the block is on iff some unit in the block is on.
-
-Sparsity (section 3.5, "the regularisation of Lee et al. 2008"): the
-`Sparse` objective pushes each filter's mean activation towards a target p.
-
-Datasets and the trainer stay flat: the model takes (batch, C*H*W) rows and the
-coupling reshapes them into images.
+Lee, Grosse, Ranganath & Ng 2009 (ICML). The model, its energy and conditionals are in
+`models/conv.py`, probabilistic max-pooling (section 3.3) in `core/pooling.py`, the
+sparsity term (section 3.5) in `training/objectives.py` (`Sparse`); here: the schema,
+the image shape from the hyperparameters, the factories and `register`.
 """
 from __future__ import annotations
 
 import math
 
-import torch
-import torch.nn.functional as F
-from torch import nn
-
-from ..core.couplings import Conv2d
-from ..training.objectives import Sparse
-from ..models.rbm import RBM
-from ..registry import INIT_STD, Param, Variant, register
-from ..core.units import Bernoulli, Gaussian, Units, flat_sum, one_hot_from
 from ..core.continuous import StandardizedGaussian
+from ..core.couplings import Conv2d
+from ..core.pooling import ProbMaxPool
+from ..core.units import Bernoulli, Gaussian
+from ..models.conv import ConvRBM
+from ..registry import INIT_STD, Param, Variant, register
+from ..training.objectives import Sparse
 
-
-class ProbMaxPool(Units):
-    """Binary detection units in C x C blocks with at most one unit on per block (Lee et al. 2009, 3.3).
-
-    For a block with inputs z_i = beta (I_i + b):
-        p(h_i = 1) = exp(z_i) / (1 + sum_j exp(z_j)),  p(all off) = 1 / (1 + sum_j exp(z_j)),
-    and the block contributes log(1 + sum_j exp(z_j)) to the log-partition.
-    """
-
-    name = "prob-max-pool"
-    discrete = True
-
-    def __init__(self, shape: tuple, block: int):
-        super().__init__(shape)
-        k, h, w = self.shape
-        if block < 1 or h % block or w % block:
-            raise ValueError(f"probabilistic max-pooling needs hidden maps whose sides are multiples of the "
-                             f"pool size; maps are {h}x{w} and pool_size={block}. Change the filter size, "
-                             "the image size or pool_size")
-        self.block = block
-
-    def _blocks(self, x):
-        """(batch, K, H, W) -> (batch, K, H/C, W/C, C*C)."""
-        k, h, w = self.shape
-        c = self.block
-        x = x.expand((x.shape[0],) + self.shape) if x.dim() == 4 else x.reshape((-1,) + self.shape)
-        return x.reshape(-1, k, h // c, c, w // c, c).permute(0, 1, 2, 4, 3, 5).reshape(-1, k, h // c, w // c, c * c)
-
-    def _unblocks(self, x):
-        k, h, w = self.shape
-        c = self.block
-        return x.reshape(-1, k, h // c, w // c, c, c).permute(0, 1, 2, 4, 3, 5).reshape((-1,) + self.shape)
-
-    def _logits(self, I, bias, beta):
-        """Each block's C*C unit logits plus a last, zero logit for "all off"."""
-        z = self._blocks(beta * (I + bias))
-        return torch.cat([z, torch.zeros_like(z[..., :1])], -1)
-
-    def mean(self, I, bias, beta=1.0):
-        return self._unblocks(torch.softmax(self._logits(I, bias, beta), -1)[..., :-1])
-
-    def sample(self, I, bias, beta=1.0, generator=None):
-        return self.mean_and_sample(I, bias, beta, generator)[1]
-
-    def mean_and_sample(self, I, bias, beta=1.0, generator=None):
-        p = torch.softmax(self._logits(I, bias, beta), -1)
-        on = one_hot_from(p, generator)[..., :-1]           # the last state is "all off"
-        return self._unblocks(p[..., :-1]), self._unblocks(on)
-
-    def pooled_mean(self, I, bias, beta=1.0):
-        """p(pooling unit on) = 1 - p(block all off): shape (batch, K, H/C, W/C)."""
-        return 1 - torch.softmax(self._logits(I, bias, beta), -1)[..., -1]
-
-    def log_partition(self, I, bias, beta=1.0):
-        return flat_sum(torch.logsumexp(self._logits(I, bias, beta), -1))
-
-    def energy(self, x, bias):
-        return -flat_sum(x.reshape((-1,) + self.shape) * bias)
-
-    def check(self, x, what="input"):
-        value_range = super().check(x, what)
-        binary = bool(((x == 0) | (x == 1)).all())
-        if not binary or bool((self._blocks(x).sum(-1) > 1).any()):
-            raise ValueError(f"{what} must be binary with at most one unit on in each "
-                             f"{self.block}x{self.block} pooling block")
-        return value_range
-
-    @property
-    def n_states(self) -> int:
-        return (self.block ** 2 + 1) ** (self.size // self.block ** 2)
-
-    def enumerate(self, dtype=torch.float64, device=None, start=0, stop=None) -> torch.Tensor:
-        """Every allowed state (flat rows): block b's digit in base C^2 + 1 says which unit is on (0 = none)."""
-        base, n_blocks = self.block ** 2 + 1, self.size // self.block ** 2
-        stop = self.n_states if stop is None else stop
-        idx = torch.arange(start, stop, device=device)
-        powers = base ** torch.arange(n_blocks - 1, -1, -1, device=device)
-        digits = (idx[:, None] // powers) % base                          # (states, blocks)
-        on = F.one_hot(digits, base)[..., 1:].to(dtype)                  # digit 0 = all off
-        k, h, w = self.shape
-        c = self.block
-        return self._unblocks(on.reshape(-1, k, h // c, w // c, c * c)).flatten(1)
-
-
-class ConvRBM(RBM):
-    """An RBM whose coupling is `Conv2d`: tied filters, one bias per filter, one visible bias per channel."""
-
-    def __init__(self, visible: Units, hidden: Units, coupling: Conv2d, objective=None):
-        super().__init__(visible, hidden, coupling)
-        self.b = nn.Parameter(torch.zeros(coupling.n_filters, 1, 1))     # broadcast over positions
-        self.a.register_hook(self._tie_visible_bias)
-        self.objective = objective
-
-    def live_setters(self) -> dict:
-        """Live hyperparameters (RBM.set_hparam): the sparsity term of the objective."""
-        return {"sparsity_target": self.set_sparsity_target, "sparsity_cost": self.set_sparsity_cost}
-
-    def set_sparsity_target(self, value):
-        self.objective.target = float(value)
-
-    def set_sparsity_cost(self, value):
-        self.objective.cost = float(value)
-
-    def _tie_visible_bias(self, grad):
-        # a holds one value per pixel, kept equal within a channel: the shared c of the paper
-        # receives the sum of its pixels' gradients. (a starts at zero, so it stays tied.)
-        c = self.coupling.image_shape[0]
-        return grad.reshape(c, -1).sum(1, keepdim=True).expand(c, grad.numel() // c).reshape(grad.shape)
-
-    @property
-    def explicit_stats(self) -> bool:
-        return False        # tied parameters: the gradient is autograd of the free-energy difference
-
-    @property
-    def filters(self) -> torch.Tensor:
-        return self.coupling.W
-
-    def _hidden(self, h):
-        return h.reshape((h.shape[0],) + tuple(self.hidden.shape))
-
-    def energy(self, v, h):
-        return super().energy(v, self._hidden(h))
-
-    def free_energy_hidden(self, h, beta=1.0):
-        return super().free_energy_hidden(self._hidden(h), beta)
-
-    @torch.no_grad()
-    def pooled(self, v, beta=1.0):
-        """Mean activation of the pooling layer (the input of the next layer of a convolutional DBN)."""
-        field = self.hidden_field(self.check_visible(v))
-        if isinstance(self.hidden, ProbMaxPool):
-            return self.hidden.pooled_mean(field, self.b, beta)
-        return self.hidden.mean(field, self.b, beta)
-
-
-# -- the variants ---------------------------------------------------------------
 
 def image_shape(n_visible: int, channels: int, image_height: int, image_width: int) -> tuple:
     """(C, H, W) from the hyperparameters; 0 for height and width means a square image."""

@@ -1,33 +1,21 @@
-"""Stacks: `DBN`, `ResidualDBN` and `ConvDBN`, each a `deep.Stack` of registered variants built with `make`.
+"""Stacks: the named variants `DBN`, `ResidualDBN` and `ConvDBN`, stacks of registered variants built by `make`.
 
-- `DBN` (Hinton, Osindero & Teh 2006): layer 1 any Bernoulli-hidden variant (RBM, a
-  dropout RBM, a Gaussian or sigmoid-visible RBM), the layers above one upper variant.
-- `ResidualDBN` (Roder, Passos, Ribeiro, Pereira, Papa & Rossi 2020, "A layer-wise
-  information reinforcement approach to improve learning in deep belief networks",
-  ICAISC; Learnergy's stack package). The next layer sees the hidden probabilities
-  reinforced by the rectified pre-activation. With a_l = x_l W_l + b_l:
+- `DBN` (Hinton, Osindero & Teh 2006; `models/stacks.py`: `Stack`): layer 1 any Bernoulli-hidden
+  variant (RBM, a dropout RBM, a Gaussian or sigmoid-visible RBM), the layers above one upper variant.
+- `ResidualDBN` (Roder, Passos, Ribeiro, Pereira, Papa & Rossi 2020, ICAISC; `models/residual.py`:
+  `ResidualStack`): the same layers; the next layer sees the hidden probabilities reinforced by the
+  normalised rectified pre-activation, weighted by `zeta1`, `zeta2`.
+- `ConvDBN` (Lee, Grosse, Ranganath & Ng 2009; `models/conv.py`: `ConvStack`): a stack of `ConvRBM`s,
+  passing up the (pooled) maps of the layer below.
 
-      r_l     = relu(a_l) / m_l,                       m_l = max over the training set of relu(a_l)
-      x_{l+1} = min(1, (z1 sigmoid(a_l) + z2 r_l) / n_l), n_l = max over the training set of z1 sigmoid(a_l) + z2 r_l
-
-  (z1, z2 = `zeta1`, `zeta2`). Learnergy divides by the maxima of each mini-batch, so an
-  example's features depend on its batch mates; here m_l and n_l are fitted once on the
-  training set when layer l finishes and stored in the model (buffers, checkpointed).
-  Before that, the maxima of the batch at hand are used. The top-down pass treats
-  x_{l+1} as layer l's hidden state (the residual map has no generative inverse).
-- `ConvDBN` (Lee, Grosse, Ranganath & Ng 2009): a stack of `ConvRBM`s; with probabilistic
-  max-pooling each layer passes its pooling units' probabilities up; going down, a pooling
-  unit that is on switches on one detection unit of its block, chosen uniformly (the units
-  of a block share their bias), off switches all off.
+Here: the schemas, the factories that build the layers and `register`.
 """
 from __future__ import annotations
 
-import torch
-import torch.nn.functional as F
-
+from ..models.conv import ConvStack
+from ..models.residual import ResidualStack
 from ..models.stacks import Stack
 from ..registry import INIT_STD, KindsOf, Param, Registered, Variant, make, register
-from .conv import ProbMaxPool
 
 # First layers whose hidden units are Bernoulli (their means lie in [0, 1], as the next layer needs).
 # The choices are looked up when asked (`Registered`): a variant module imported after this one
@@ -81,71 +69,11 @@ def dbn(n_visible, hidden_layers, first_layer, upper_layers, init_std, layer_epo
     return Stack(layers, _epochs(layer_epochs), fine_tune, n_classes, fine_tune_epochs, fine_tune_lr)
 
 
-class ResidualStack(Stack):
-    """A DBN whose layers pass up probabilities reinforced by the rectified pre-activation (see module docstring)."""
-
-    def __init__(self, layers, zeta1: float, zeta2: float, **options):
-        self.zeta1, self.zeta2 = zeta1, zeta2
-        super().__init__(layers, **options)
-
-    def init_lift(self):
-        self.register_buffer("relu_max", torch.zeros(self.depth))     # m_l; 0 = not fitted yet
-        self.register_buffer("out_max", torch.zeros(self.depth))      # n_l
-
-    def _parts(self, l, x):
-        layer = self.layers[l]
-        field = layer.hidden_field(x)
-        return layer.hidden.mean(field, layer.b), F.relu(field + layer.b)
-
-    @staticmethod
-    def _scale(fitted, batch_max):
-        # a fitted maximum if there is one, else the batch's (no host sync either way)
-        return torch.where(fitted > 0, fitted, batch_max).clamp_min(1e-12)
-
-    def lift(self, l, x):
-        p, r = self._parts(l, x)
-        combined = self.zeta1 * p + self.zeta2 * r / self._scale(self.relu_max[l], r.max())
-        return (combined / self._scale(self.out_max[l], combined.max())).clamp_max(1.0).flatten(1)
-
-    @torch.no_grad()
-    def fit_lift(self, l, x):
-        self.relu_max[l] = self.out_max[l] = 0.0
-        chunks = [x[i:i + 4096] for i in range(0, x.shape[0], 4096)]
-        self.relu_max[l] = torch.stack([self._parts(l, c)[1].max() for c in chunks]).max().clamp_min(1e-12)
-        combined = [self.zeta1 * p + self.zeta2 * r / self.relu_max[l] for p, r in map(lambda c: self._parts(l, c),
-                                                                                      chunks)]
-        self.out_max[l] = torch.stack([c.max() for c in combined]).max().clamp_min(1e-12)
-
-
 def residual_dbn(n_visible, hidden_layers, first_layer, upper_layers, init_std, layer_epochs, fine_tune, n_classes,
                  fine_tune_epochs, fine_tune_lr, zeta1, zeta2):
     layers = _dense_layers(n_visible, hidden_layers, first_layer, upper_layers, init_std)
     return ResidualStack(layers, zeta1, zeta2, layer_epochs=_epochs(layer_epochs), fine_tune=fine_tune,
                          n_classes=n_classes, fine_tune_epochs=fine_tune_epochs, fine_tune_lr=fine_tune_lr)
-
-
-class ConvStack(Stack):
-    """A convolutional DBN: each layer a `ConvRBM` whose images are the pooled (or detection) maps below."""
-
-    def lift(self, l, x):
-        layer = self.layers[l]
-        field = layer.hidden_field(x)
-        if isinstance(layer.hidden, ProbMaxPool):
-            return layer.hidden.pooled_mean(field, layer.b).flatten(1)
-        return layer.hidden.mean(field, layer.b).flatten(1)
-
-    def lower(self, l, h, sample=False, beta=1.0, generator=None):
-        layer = self.layers[l]
-        if isinstance(layer.hidden, ProbMaxPool):        # pooling units -> detection units of their blocks
-            k, height, width = layer.hidden.shape
-            c = layer.hidden.block
-            pooled = h.reshape(-1, k, height // c, width // c, 1)
-            if sample:
-                pick = torch.randint(c * c, pooled.shape[:-1], generator=generator, device=h.device)
-                h = layer.hidden._unblocks(F.one_hot(pick, c * c).to(h.dtype) * pooled)
-            else:
-                h = layer.hidden._unblocks(pooled.expand(-1, -1, -1, -1, c * c) / (c * c))
-        return super().lower(l, h.flatten(1), sample, beta, generator)
 
 
 CONV = (
