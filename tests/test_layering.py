@@ -10,14 +10,20 @@ belongs to the dashboard alone.
     measures                                 functions of any model with the energy interface
     models                                   RBM, masks, stacks, DBM
     training                                 the trainer and everything it drives
-    variants                                 the named variants (factories + register)
+    variants                                 the named variants (factories + register; no model classes)
     viz, notebook                            pictures and figures; the notebooks' helpers
     store                                    run folders on disk
     cli, server                              the command line; the dashboard's background runs
     energylab (the package itself)           the public API
 """
 import ast
+import importlib
+import inspect
 from pathlib import Path
+
+from torch import nn
+
+from energylab.core.units import Units
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "energylab"
@@ -118,3 +124,15 @@ def test_streamlit_is_imported_only_by_the_dashboard():
     for path in modules():
         text = path.read_text()
         assert "import streamlit" not in text and "from streamlit" not in text, path
+
+
+def test_variants_hold_factories_and_register_only():
+    """A variant's maths lives in core/ (unit types) or models/ (models, stacks); variants/ only composes them."""
+    defined = []
+    for path in sorted((PACKAGE / "variants").rglob("*.py")):
+        name = module_name(path)[0]
+        module = importlib.import_module(name)
+        defined += [f"{name}.{cls.__name__}" for cls in vars(module).values()
+                    if inspect.isclass(cls) and cls.__module__ == name and issubclass(cls, (nn.Module, Units))]
+    assert not defined, ("variants/ holds factories, schemas and register(...) only; move these to core/ or "
+                         f"models/ and import them: {defined}")
