@@ -1,3 +1,3 @@
-"""The parts every model is built from: unit types (Bernoulli, Gaussian, continuous, one-hot) and couplings.
+"""The parts every model is built from: unit types (Bernoulli, Gaussian, continuous, one-hot, max-pooling) and couplings.
 
 Imports nothing of energylab but `errors`."""

@@ -1,1 +1,2 @@
-"""Models composed from `core` parts: the RBM, its mask policies, stacks (DBN family) and the deep Boltzmann machine."""
+"""Models composed from `core` parts: the RBM, its mask policies, the convolutional RBM, the classification RBM, stacks
+(DBN, residual DBN, convolutional DBN) and the deep Boltzmann machine."""
