@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from .. import datasets, viz
-from .flags import _describe_range, _device
+from .flags import describe_range, device_flag
 from ..registry import VARIANTS
 from ..errors import DataError
 from ..store.runfolder import RunFolder, display_scale
@@ -41,7 +41,7 @@ LABELS = {"reconstruction_error": "reconstruction error", "free_energy": "free e
 
 def cmd_evaluate(args) -> int:
     run, cfg = _open_run(args.run)
-    result = run.evaluate(args.split, _device(args.device), args.exact_max_units, args.seed,
+    result = run.evaluate(args.split, device_flag(args.device), args.exact_max_units, args.seed,
                           also=_allowed_data_dirs())
     if args.json:
         print(json.dumps(result, indent=2))
@@ -66,7 +66,7 @@ def cmd_sample(args) -> int:
         raise DataError("the data are not images, so there is no picture grid to draw", file=run.path,
                         field="dataset.name", value=cfg.dataset.name,
                         fix="use energylab.load(...).sample(...) in Python")
-    model = run.load_model(_device(args.device))
+    model = run.load_model(device_flag(args.device))
     g = torch.Generator(model.device).manual_seed(args.seed)
     v = model.sample(args.n, k=args.k, beta=1.0 / args.temperature, generator=g)
     grid = viz.tile_images(v, shape, normalize="all" if kind == "real" else None)
@@ -98,7 +98,7 @@ def cmd_variants(args) -> int:
     v = VARIANTS[args.name]
     if not args.markdown:
         print(f"{v.name}: {v.summary} ({v.reference}); data: {', '.join(v.data_kinds)}")
-    rows = [[p.name, p.kind, p.default, _describe_range(p), "yes" if p.live else "no", p.help] for p in v.schema]
+    rows = [[p.name, p.kind, p.default, describe_range(p), "yes" if p.live else "no", p.help] for p in v.schema]
     print(table(["name", "type", "default", "range", "live", "help"], rows, args.markdown))
     return 0
 

@@ -40,7 +40,8 @@ def _param_type(p):
     return convert
 
 
-def _describe_range(p) -> str:
+def describe_range(p) -> str:
+    """A parameter's allowed values as the help and the `variants` table show them."""
     if p.kind == "choice":
         return " | ".join(map(str, p.choices))
     if p.kind == "bool":
@@ -63,7 +64,7 @@ def add_schema_flags(parser, variant) -> None:
             if p.name in FIXED:
                 raise ValueError(f"variant {variant.name!r} declares a hyperparameter {p.name!r} that clashes "
                                  f"with the command line's own {flag(p.name)}; rename the Param")
-            extra = f"; range {_describe_range(p)}" if p.kind not in ("choice", "bool") else ""
+            extra = f"; range {describe_range(p)}" if p.kind not in ("choice", "bool") else ""
             text = f"{p.help} (default: {p.default}{extra}{'; live' if p.live else ''})".replace("%", "%%")
             options = dict(dest=p.name, default=None, type=_param_type(p), help=text)
             if p.kind == "choice":
@@ -139,7 +140,8 @@ def _positive_float(text):
     return value
 
 
-def _device(name: str) -> torch.device:
+def device_flag(name: str) -> torch.device:
+    """The device a `--device` flag names (auto: cuda when there is one), or an error that says why not."""
     if name == "cuda" and not torch.cuda.is_available():
         raise ValueError("--device cuda: PyTorch sees no CUDA GPU here; use --device cpu (or auto)")
     return resolve_device(name)

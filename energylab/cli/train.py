@@ -21,7 +21,7 @@ import torch
 
 from ..version import __version__
 from ..training import checkpoint, distributed
-from .flags import DEFAULT_DATASET, DEFAULT_VARIANT, _device, flag
+from .flags import DEFAULT_DATASET, DEFAULT_VARIANT, device_flag, flag
 from .save import Autosave, ProgressBar, _save_run, _write_failed_summary, sample_steps  # noqa: F401
 from ..errors import ConfigError
 from ..registry import VARIANTS
@@ -101,7 +101,7 @@ def cmd_train(args) -> int:
         torch.manual_seed(training.get("seed", variant.param("seed").default))   # the caller's global RNG
         model = make(variant.name, data.n_visible, **hparams)
     # under torchrun (WORLD_SIZE > 1) every process trains its shard of each batch (distributed.py)
-    trainer = Trainer(model, device=_device(args.device), eval_every=args.eval_every,
+    trainer = Trainer(model, device=device_flag(args.device), eval_every=args.eval_every,
                       distributed=distributed.launched(), **training)
     if getattr(args, "restart", False) and distributed.is_main():
         _clear_run(Path(args.out))
@@ -175,7 +175,7 @@ def _resume(args, options) -> int:
         name, options = args.dataset, _typed_paths(options)
     data = _load_dataset(name, options)
     eval_every = args.eval_every or (cfg.eval_every if cfg else None)
-    trainer = Trainer.from_checkpoint(ckpt, device=_device(args.device), eval_every=eval_every,
+    trainer = Trainer.from_checkpoint(ckpt, device=device_flag(args.device), eval_every=eval_every,
                                       distributed=distributed.launched())
     extra = _given(args, variant.training)
     more = extra.pop("epochs", None)
