@@ -61,12 +61,11 @@ def stack_view(snap):
     cols = st.columns(len(s["phases"]))
     for i, (col, (name, epochs)) in enumerate(zip(cols, s["phases"])):
         if progress.layer == 0 or i < current:
-            col.progress(1.0, text=f"{name}: trained ({epochs} epochs)")
+            col.progress(1.0, text=f"{name} · trained ({epochs} epochs)")
         elif i == current:
-            col.progress(progress.fraction, text=f"**{name}: training now** · epoch {progress.epoch:.1f} of {epochs}")
+            col.progress(progress.fraction, text=f"**{name} · training now** · {progress.fraction:.0%}")
         else:
-            before = s["phases"][i - 1][0]
-            col.progress(0.0, text=f"{name}: trains after {before}")
+            col.progress(0.0, text=f"{name} · trains after {s['phases'][i - 1][0]}")
 
 
 # -- the curves ---------------------------------------------------------------------------------------
@@ -119,16 +118,20 @@ def charts(run):
                     "(chance is 1 in the number of classes)")
     elif snap.get("pl_method"):
         st.caption(f"log pseudo-likelihood: {snap['pl_method']}")
-    chosen = curve_chooser(run, names, classifier) if names else []
-    if names and not chosen:
-        st.caption("No curve chosen: pick the curves to draw in the box above.")
-        return
+    chart = st.container()                # the chart above its chooser, drawn once the choice is known
+    if names:
+        chosen = curve_chooser(run, names, classifier)
+    else:                                 # the chooser's place, so that nothing is left behind when it comes
+        chosen = []
+        st.caption("The curves appear after the first measurement (every few mini-batches).")
     fig = el.viz.curves_figure(snap["history"], names=[n for n in names if n in chosen])
     fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.12), margin=dict(b=90, t=30),
                       height=360 if classifier else 420)
-    st.plotly_chart(fig, key="curves")
-    if not names:
-        st.caption("The curves appear after the first measurement (every few mini-batches).")
+    if names and not chosen:
+        fig.layout.annotations = ()           # not "no data yet": the data are there, none is chosen
+        fig.add_annotation(text="no curve chosen: pick some below", xref="paper", yref="paper", x=0.5, y=0.6,
+                           showarrow=False)
+    chart.plotly_chart(fig, key="curves")
 
 
 # -- a classifier -------------------------------------------------------------------------------------
@@ -159,7 +162,7 @@ def classification_view(run):
         image, bars = st.columns([1, 3], vertical_alignment="center")
         with image:
             if e.get("png"):
-                picture(e["png"], f"true class {e['label']}")
+                picture(e["png"], f"a {e['label']}")
         with bars:
             fig = el.viz.class_probability_figure(e["p"], e["label"])
             fig.update_layout(height=200, margin=dict(t=10, l=45, r=5, b=35))

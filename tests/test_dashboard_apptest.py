@@ -247,6 +247,10 @@ def test_a_classifier_run_shows_accuracy_confusion_matrix_and_p_y_given_x(app):
     assert "Weights" in text(app) and "**Samples**" not in text(app) and "learns only p(y | x)" in text(app)
     snap = run.snapshot()
     assert sum(map(sum, snap["classification"]["counts"])) == 360
+    curve_chooser(app).unselect("accuracy").run()          # nothing chosen: the chart says so, no error
+    assert not app.exception and curve_chooser(app).value == []
+    curve_chooser(app).select("accuracy").run()
+    assert curve_chooser(app).value == ["accuracy"]
 
 
 def test_a_stack_names_the_layer_in_training_and_draws_no_black_pictures(app):
@@ -256,7 +260,7 @@ def test_a_stack_names_the_layer_in_training_and_draws_no_black_pictures(app):
     app.query_params["run"] = run.id
     poll(app, lambda at: "layer 1 of 2" in text(at) and len(pngs_in(at)) >= 3, what="layer 1 in training")
     bars = progress_bars(app)
-    assert "**layer 1: training now** · epoch" in bars and "layer 2: trains after layer 1" in bars
+    assert "**layer 1 · training now** · " in bars and "layer 2 · trains after layer 1" in bars
     assert "layer 2 trains after layer 1: no picture until then" in text(app)
     assert "projected to the pixels" not in text(app)          # no mosaic of the untrained layer 2
     assert "through layer 1 only" in text(app) and "layer 1's RBM alone" in text(app)
