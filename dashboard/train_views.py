@@ -74,12 +74,13 @@ def series_names(snap) -> list[str]:
 
 
 def default_curves(run, names, classifier: bool) -> list[str]:
-    """What is drawn until the student chooses: a classifier's accuracy panel (its main metric),
-    otherwise every curve but the optional ones, the main metric's panel first."""
-    main = el.curves.curve(run.variant.main_metric).title if run.variant.main_metric in el.curves.CURVES else None
-    first = [n for n in names if main and el.curves.curve(n).title == main]
-    if classifier and first and run.variant.main_metric == "accuracy":
-        return first
+    """What is drawn until the student chooses: in the classification view the accuracy panel (test
+    and training accuracy: what a classifier is judged by, a stack's head too), otherwise every curve
+    but the optional ones, the main metric's panel first."""
+    panel = lambda metric: [n for n in names if el.curves.curve(n).title == el.curves.curve(metric).title]
+    if classifier and panel("accuracy"):
+        return panel("accuracy")
+    first = panel(run.variant.main_metric) if run.variant.main_metric in el.curves.CURVES else []
     return first + [n for n in names if n not in first and n not in OPTIONAL_CURVES]
 
 
