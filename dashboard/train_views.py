@@ -121,7 +121,8 @@ def charts(run):
         st.caption(f"log pseudo-likelihood: {snap['pl_method']}")
     chart = st.container()                # the chart above its chooser, drawn once the choice is known
     if names:
-        chosen = curve_chooser(run, names, classifier)
+        with st.popover("Curves to draw", icon=":material/tune:"):   # stays open across redraws
+            chosen = curve_chooser(run, names, classifier)
     else:                                 # the chooser's place, so that nothing is left behind when it comes
         chosen = []
         st.caption("The curves appear after the first measurement (every few mini-batches).")
@@ -130,8 +131,8 @@ def charts(run):
                       height=360 if classifier else 420)
     if names and not chosen:
         fig.layout.annotations = ()           # not "no data yet": the data are there, none is chosen
-        fig.add_annotation(text="no curve chosen: pick some below", xref="paper", yref="paper", x=0.5, y=0.6,
-                           showarrow=False)
+        fig.add_annotation(text="no curve chosen: pick some in 'Curves to draw' below", xref="paper",
+                           yref="paper", x=0.5, y=0.6, showarrow=False)
     chart.plotly_chart(fig, key="curves")
 
 

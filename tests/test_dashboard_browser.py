@@ -249,10 +249,16 @@ def test_a_classifier_shows_accuracy_and_confusion_matrix_on_the_first_screen(tm
         assert bars["bottom"] <= 900, bars
         image = page.locator("img.el-picture").first.bounding_box()     # the chosen test image, beside its bars
         assert image and image["y"] + image["height"] <= 900 and abs(image["y"] - bars["y"]) < 150, (image, bars)
-        # the curve chooser shows its choice once the curves are drawn (no reload: it redraws with them)
+        # the curve chooser shows its choice once the curves are drawn (no reload: it redraws with them),
+        # and its popover stays open while the page redraws
+        page.get_by_role("button", name="Curves to draw").click()
         chips = page.get_by_test_id("stMultiSelect").first.locator("[data-tag-index]")
         wait_until(lambda: chips.count() >= 1, 30, "the curve chooser's chips")
         assert "test accuracy" in chips.first.inner_text()
+        time.sleep(4)                        # the curves redraw every 3 s
+        assert chips.count() >= 1 and page.get_by_test_id("stMultiSelect").first.is_visible()
+        page.screenshot(path=str(OUT / "train-classifier-curve-chooser.png"))
+        page.keyboard.press("Escape")
         # the confusion matrix follows the training (measured again after the first step)
         wait_until(lambda: page.get_by_text("measured at step 0;").count() == 0, 60, "a later confusion matrix")
         page.screenshot(path=str(OUT / "train-classifier-first-screen.png"))
