@@ -195,7 +195,8 @@ def weights_view(run):
         st.plotly_chart(fig, key="points")
     if snap.get("weights_png"):
         which = " of layer 1" if snap.get("stack") else ""
-        st.markdown(f"**Weights{which}** — one tile per hidden unit; white excites, black inhibits")
+        tile = "filter (shared by a whole map of hidden units)" if snap.get("weights_are_filters") else "hidden unit"
+        st.markdown(f"**Weights{which}** — one tile per {tile}; white excites, black inhibits")
         picture(snap["weights_png"])
 
 

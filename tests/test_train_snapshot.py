@@ -99,6 +99,7 @@ def test_a_stack_in_its_first_layer_draws_only_what_trained(tmp_path, variant, m
     # the reconstruction is layer 1's own: it follows its input (a flat mean image would not)
     assert (top - bottom).abs().mean() < (top - top.mean()).abs().mean()
     assert pixels(last["samples_png"]).std() > 0.1
+    assert last["weights_are_filters"] == (variant == "ConvDBN")
 
 
 def test_the_trained_part_of_a_stack_is_the_whole_stack_when_every_layer_trained():

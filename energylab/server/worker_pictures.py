@@ -183,6 +183,7 @@ class Pictures:
         layers = viz.layer_weights(model) if self.shape is not None else []
         if layers:
             snap["weights_png"] = mosaic_png(layers[0][1], self.shape, cache=self.cache, name="weights")
+            snap["weights_are_filters"] = layers[0][1].dim() == 4      # convolution filters, not one unit each
             snap["deeper_weights"], snap["waiting_layers"] = self._deeper(layers, progress)
             v = t.monitor["train"][:N_SHOWN // 2] if hasattr(t, "monitor") else self.data.train[:8]
             v = v.to(t.device)
