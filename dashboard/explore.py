@@ -50,7 +50,7 @@ def classification(model, data, run_id):
         if data.image_shape is not None:
             st.image(grid(x, data.image_shape, nrow=1, scale=16), output_format="PNG",
                      caption=f"test image {i}, true class {int(labels[i])}")
-        probs = model.predict_proba(x.to(dtype(model)))[0]
+        probs = el.explore.class_probabilities(model, x.to(dtype(model)))[0]
         st.plotly_chart(el.viz.class_probability_figure(probs, int(labels[i])), key="explore.p_y")
         st.caption(f"p(y | x): the model's belief in each class (red: the true class). "
                    f"Predicted: **{int(probs.argmax())}**.")

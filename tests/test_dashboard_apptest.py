@@ -199,3 +199,106 @@ def test_the_class_page_needs_the_instructor_key_and_controls_every_run(app, mon
     app.run()
     app.button(key=f"class.pause.{a.id}").click().run()
     poll(app, lambda at: a.status == "paused", what="the instructor's pause to reach the run")
+
+
+# -- the Train page's classification view, a stack's layers, the curve chooser ----------------------
+def curve_chooser(at):
+    return next((m for m in at.multiselect if m.label == "curves to draw"), None)
+
+
+def progress_bars(at) -> str:
+    return "\n".join(p.proto.text for p in at.get("progress"))
+
+
+def pngs_in(at) -> list:
+    """The inline pictures of the page (data URIs in markdown), decoded as grey pixel arrays."""
+    import base64
+    import io
+    import re
+
+    import numpy as np
+    from PIL import Image
+    found = []
+    for m in at.markdown:
+        for data in re.findall(r'src="data:image/png;base64,([^"]+)"', m.value):
+            found.append(np.asarray(Image.open(io.BytesIO(base64.b64decode(data))).convert("L"), dtype=float) / 255)
+    return found
+
+
+def test_a_classifier_run_shows_accuracy_confusion_matrix_and_p_y_given_x(app):
+    import common
+    run = common.manager().start("DiscriminativeRBM", "digits", model={"n_hidden": 32},
+                                 training={"epochs": 10000}, owner="owner-token-of-the-classifier")
+    app.query_params.update({"run": run.id, "key": "owner-token-of-the-classifier"})
+    poll(app, lambda at: "Confusion matrix" in text(at) and curve_chooser(at) is not None
+         and "**running**" in text(at), what="the classification view")
+    assert "p(y | x) for one test image" in text(app)
+    assert "Test accuracy" in text(app)
+    chooser = curve_chooser(app)
+    assert chooser.value == ["accuracy"] and "reconstruction error" in chooser.options   # its main metric first
+    charts = app.get("plotly_chart")
+    assert len(charts) == 3                           # accuracy, the confusion matrix, the p(y|x) bars
+    example = app.selectbox(key=f"train.class_example.{run.id}")
+    assert len(example.options) == 20 and "· a 0" in example.options[0]
+    example.select_index(5).run()
+    assert not app.exception, [e.value for e in app.exception]
+    assert "test image" in text(app) and "The model answers" in text(app)
+    # no samples or reconstructions for a model that learns only p(y|x); its weights are shown
+    assert "Weights" in text(app) and "**Samples**" not in text(app) and "learns only p(y | x)" in text(app)
+    snap = run.snapshot()
+    assert sum(map(sum, snap["classification"]["counts"])) == 360
+    curve_chooser(app).unselect("accuracy").run()          # nothing chosen: the chart says so, no error
+    assert not app.exception and curve_chooser(app).value == []
+    curve_chooser(app).select("accuracy").run()
+    assert curve_chooser(app).value == ["accuracy"]
+
+
+def test_a_stack_names_the_layer_in_training_and_draws_no_black_pictures(app):
+    import common
+    run = common.manager().start("DBN", "digits", model={"hidden_layers": "64,32", "layer_epochs": "300,300"},
+                                 training={"epochs": 300})
+    app.query_params["run"] = run.id
+    poll(app, lambda at: "layer 1 of 2" in text(at) and len(pngs_in(at)) >= 3, what="layer 1 in training")
+    bars = progress_bars(app)
+    assert "**layer 1 · training now** · " in bars and "layer 2 · trains after layer 1" in bars
+    assert "layer 2 trains after layer 1: no picture until then" in text(app)
+    assert "projected to the pixels" not in text(app)          # no mosaic of the untrained layer 2
+    assert "through layer 1 only" in text(app) and "layer 1's RBM alone" in text(app)
+    weights, recon, samples = pngs_in(app)[:3]
+    half = recon.shape[0] // 2
+    assert recon[half:].max() > 0.3 and recon[half:].std() > 0.05, "the reconstructions are black or flat"
+    assert samples.std() > 0.05
+
+
+@pytest.mark.parametrize("variant", ["ConvRBM", "DBM", "DiscriminativeRBM"])
+def test_the_curve_chooser_is_never_empty_while_curves_are_drawn(app, variant):
+    import common
+    run = common.manager().start(variant, "digits", training={"epochs": 10000})
+    app.query_params["run"] = run.id
+    poll(app, lambda at: len(run.snapshot()["history"]["records"]) >= 2 if run.snapshot() else False,
+         what="two records")
+    app.run()
+    chooser = curve_chooser(app)
+    from energylab.viz import label
+    assert chooser is not None and chooser.value and {label(n) for n in chooser.value} <= set(chooser.options)
+
+
+def test_the_curve_chooser_gains_the_curves_that_appear_later_and_keeps_a_choice(app):
+    """A stack's fine-tuning accuracy appears only once its head trains: the chooser offers it then
+    (and the classification view appears); a curve the student removed stays removed."""
+    import common
+    from energylab.viz import label
+    run = common.manager().start("DBN", "digits", training={"epochs": 100}, model={
+        "hidden_layers": "32,16", "layer_epochs": "60,40", "fine_tune": "head", "fine_tune_epochs": 3000})
+    app.query_params["run"] = run.id
+    poll(app, lambda at: curve_chooser(at) is not None, what="the chooser")
+    young = curve_chooser(app)
+    assert label("accuracy") not in young.options and young.value
+    removed = "free_energy_gap" if "free_energy_gap" in young.value else young.value[-1]
+    young.unselect(removed).run()
+    poll(app, lambda at: label("accuracy") in curve_chooser(at).options, timeout=120,
+         what="the fine-tuning accuracy")
+    chooser = curve_chooser(app)
+    assert label("fine_tune_loss") in chooser.options and removed not in chooser.value and chooser.value
+    poll(app, lambda at: "Confusion matrix" in text(at), what="the classification view of the head")
+    assert "fine-tuning the classifier head" in text(app)

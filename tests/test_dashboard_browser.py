@@ -179,3 +179,118 @@ def test_train_retune_and_stop_in_chromium(tmp_path):
             except subprocess.TimeoutExpired:
                 server.kill()
         log.close()
+
+
+# -- a classifier and a stack on the Train page (issue 13) ------------------------------------------
+# The plotly graphs of the page by what they draw: a curve's legend name, a heatmap.
+GRAPHS = """() => Array.from(document.querySelectorAll('.js-plotly-plot')).map(g => {
+    const r = g.getBoundingClientRect();
+    return {y: r.top, bottom: r.bottom, height: r.height, width: r.width,
+            names: (g.data || []).map(t => t.name || ''), types: (g.data || []).map(t => t.type || ''),
+            points: (g.data || []).reduce((n, t) => n + ((t.x && t.x.length) || 0), 0)};
+})"""
+
+
+class Dashboard:
+    """`streamlit run` of the app on a free loopback port, for one test; stopped on exit."""
+
+    def __init__(self, tmp_path):
+        self.tmp_path, self.port = tmp_path, free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self):
+        env = dict(os.environ, ENERGYLAB_RUNS_DIR=str(self.tmp_path / "runs"), ENERGYLAB_MAX_RUNS="1")
+        self.log = open(self.tmp_path / "server.log", "w")
+        self.server = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"),
+             "--server.address", "127.0.0.1", "--server.port", str(self.port), "--server.headless", "true",
+             "--browser.gatherUsageStats", "false"], cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        wait_until(lambda: urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2).status == 200, 60,
+                   "the server's health endpoint")
+        return self
+
+    def __exit__(self, *exc):
+        self.server.terminate()
+        try:
+            self.server.wait(60)
+        except subprocess.TimeoutExpired:
+            self.server.kill()
+        self.log.close()
+        assert "Traceback" not in (self.tmp_path / "server.log").read_text()
+
+
+def start_training(page, url, variant):
+    page.goto(url)
+    page.get_by_text("What to do").wait_for(timeout=60_000)
+    sidebar = page.get_by_test_id("stSidebar")
+    sidebar.get_by_test_id("stSelectbox").first.click()
+    page.get_by_role("option", name=variant, exact=True).click()
+    time.sleep(1.0)                      # the sidebar redraws for the new variant
+    sidebar.get_by_role("button", name="Train").click()
+    page.get_by_text("running", exact=True).first.wait_for(timeout=90_000)
+
+
+def test_a_classifier_shows_accuracy_and_confusion_matrix_on_the_first_screen(tmp_path):
+    """DiscriminativeRBM at 1440x900: the accuracy chart and the confusion matrix lie within the first
+    screen, the p(y|x) bars beside a picture of the chosen test image, the curve chooser not empty."""
+    OUT.mkdir(exist_ok=True)
+    with Dashboard(tmp_path) as dash, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1440, "height": 900})
+        start_training(page, dash.url, "DiscriminativeRBM")
+        graphs = lambda: page.evaluate(GRAPHS)
+        accuracy = lambda: next((g for g in graphs() if "test accuracy" in g["names"] and g["points"] > 1), None)
+        confusion = lambda: next((g for g in graphs() if "heatmap" in g["types"]), None)
+        wait_until(lambda: accuracy() and confusion(), 90, "the accuracy curve and the confusion matrix")
+        a, c = accuracy(), confusion()
+        assert 0 < a["y"] and a["bottom"] <= 900 and a["width"] >= 250, a
+        assert 0 < c["y"] and c["bottom"] <= 900 and c["width"] >= 250, c
+        bars = next(g for g in graphs() if "bar" in g["types"])
+        assert bars["bottom"] <= 900, bars
+        image = page.locator("img.el-picture").first.bounding_box()     # the chosen test image, beside its bars
+        assert image and image["y"] + image["height"] <= 900 and abs(image["y"] - bars["y"]) < 150, (image, bars)
+        # the curve chooser shows its choice once the curves are drawn (no reload: it redraws with them),
+        # and its popover stays open while the page redraws
+        page.get_by_role("button", name="Curves to draw").click()
+        chips = page.get_by_test_id("stMultiSelect").first.locator("[data-tag-index]")
+        wait_until(lambda: chips.count() >= 1, 30, "the curve chooser's chips")
+        assert "test accuracy" in chips.first.inner_text()
+        time.sleep(4)                        # the curves redraw every 3 s
+        assert chips.count() >= 1 and page.get_by_test_id("stMultiSelect").first.is_visible()
+        page.screenshot(path=str(OUT / "train-classifier-curve-chooser.png"))
+        page.keyboard.press("Escape")
+        # the confusion matrix follows the training (measured again after the first step)
+        wait_until(lambda: page.get_by_text("measured at step 0;").count() == 0, 60, "a later confusion matrix")
+        page.screenshot(path=str(OUT / "train-classifier-first-screen.png"))
+        # another test image: its bars and picture follow, without a reload
+        page.get_by_test_id("stSelectbox").filter(has_text="test image").first.click()
+        page.get_by_role("option").nth(7).click()
+        wait_until(lambda: page.get_by_text("a 3", exact=True).count() > 0, 30, "the eighth image (a 3)")
+        time.sleep(3)                    # the accuracy rises over a few redraws
+        page.screenshot(path=str(OUT / "train-classifier-later.png"))
+        page.locator(".st-key-stop button").first.click()
+        page.get_by_text("stopped", exact=True).first.wait_for(timeout=60_000)
+        browser.close()
+
+
+def test_a_stack_in_its_first_layer_names_it_and_draws_no_black_picture(tmp_path):
+    """DBN at 1440x900 while layer 1 trains: the layer in training and each layer's progress on the
+    first screen, layer 2 named as waiting instead of a mosaic of random weights."""
+    OUT.mkdir(exist_ok=True)
+    with Dashboard(tmp_path) as dash, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1440, "height": 900})
+        start_training(page, dash.url, "DBN")
+        page.get_by_text("training now").first.wait_for(timeout=60_000)
+        wait_until(lambda: page.evaluate(CURVE_POINTS) > 1, 90, "the curves")
+        bar = page.get_by_test_id("stProgress").first.bounding_box()
+        assert bar and bar["y"] + bar["height"] <= 900, bar
+        assert page.get_by_text("layer 2 · trains after layer 1").count() == 1
+        assert page.get_by_text("layer 2 trains after layer 1: no picture until then").count() == 1
+        page.screenshot(path=str(OUT / "train-dbn-layer1.png"))
+        page.set_viewport_size({"width": 1440, "height": 1800})
+        time.sleep(2.0)
+        page.screenshot(path=str(OUT / "train-dbn-layer1-whole.png"))
+        page.locator(".st-key-stop button").first.click()
+        page.get_by_text("stopped", exact=True).first.wait_for(timeout=60_000)
+        browser.close()

@@ -1,5 +1,6 @@
 """Looking at a trained model up close: inpainting, hidden activity as pictures, a classifier's
-confusion matrix. The dashboard's Explore page and the notebooks call these; the page only draws.
+confusion matrix and p(y | x), the trained part of a stack. The dashboard's Explore page, the
+dashboard's training process (for the Train page) and the notebooks call these; pages only draw.
 
     known = el.explore.half_mask((8, 8), "top")              # clamp the top half
     completions = el.explore.inpaint(model, x.repeat(8, 1), known, steps=50, generator=g)
@@ -88,3 +89,58 @@ def confusion_matrix(model, x: torch.Tensor, y: torch.Tensor, n_classes: int | N
     n_classes = n_classes or getattr(model, "n_classes", int(y.max()) + 1)
     predicted = model.predict_proba(x.to(model.device)).argmax(-1)
     return torch.bincount(y * n_classes + predicted, minlength=n_classes ** 2).reshape(n_classes, n_classes).cpu()
+
+
+@torch.no_grad()
+def class_probabilities(model, x: torch.Tensor) -> torch.Tensor:
+    """p(y | x) for every row of `x` and every class: (batch, n_classes), on the CPU."""
+    if not is_classifier(model):
+        raise DataError(f"{type(model).__name__} is not a classifier (it has no predict_proba)",
+                        fix="use a DiscriminativeRBM or HybridDiscriminativeRBM run")
+    return model.predict_proba(x.to(model.device)).cpu()
+
+
+def examples_per_class(y: torch.Tensor, per_class: int = 2, limit: int = 30) -> torch.Tensor:
+    """Indices of the first `per_class` examples of every class, in class order (at most `limit`):
+    a small, fixed set of test images that covers every class, to look at one by one."""
+    y = torch.as_tensor(y).long().cpu()
+    picked = [i for c in torch.unique(y).tolist() for i in (y == c).nonzero().flatten()[:per_class].tolist()]
+    return torch.tensor(picked[:limit], dtype=torch.long)
+
+
+# -- the trained part of a stack ----------------------------------------------------------------
+# While a stack trains layer l, the layers above it still hold their random initial weights: a
+# reconstruction or a sample through the whole stack passes through them and shows the mean image
+# or noise, whatever layer 1 has learnt. These look through layers 1..depth only.
+def _is_stack(model) -> bool:
+    return hasattr(model, "depth") and hasattr(model, "lower") and hasattr(model, "layers")
+
+
+@torch.no_grad()
+def reconstruct_through(model, v: torch.Tensor, depth: int | None = None) -> torch.Tensor:
+    """Mean-field reconstruction of `v` up through the first `depth` layers of a stack and back down
+    (None, or a model that is not a stack: its own `reconstruct`)."""
+    if not _is_stack(model) or depth is None or depth >= model.depth:
+        return model.reconstruct(v)
+    depth = max(1, int(depth))
+    top = model.layers[depth - 1]
+    x = top.p_v(top.p_h(model.features(v, depth - 1)))
+    for l in reversed(range(depth - 1)):
+        x = model.lower(l, x)
+    return x
+
+
+@torch.no_grad()
+def sample_through(model, n: int, k: int = 1, depth: int | None = None, beta: float = 1.0,
+                   init: torch.Tensor | None = None, generator=None) -> torch.Tensor:
+    """Samples of the first `depth` layers of a stack: k Gibbs steps in RBM `depth` (started at the
+    up-pass of `init`, visible data, when given), then one sampled downward pass to the pixels, as
+    Hinton et al. 2006 (section 4) sample a whole DBN. Not a stack, or depth None: `model.sample`."""
+    if not _is_stack(model) or depth is None or depth >= model.depth:
+        return model.sample(n, k=k, beta=beta, init=init, generator=generator)
+    depth = max(1, int(depth))
+    start = None if init is None else model.features(init, depth - 1)
+    x = model.layers[depth - 1].sample(n, k, beta, init=start, generator=generator)
+    for l in reversed(range(depth - 1)):
+        x = model.lower(l, x, True, beta, generator)
+    return x

@@ -18,7 +18,9 @@ Inside the child:
 A snapshot costs the training thread its time, so it redoes only what changed:
 a picture is re-encoded only when its pixels changed (fast zlib level), the
 downsampled history only when records were logged, the exact distribution
-only when the step moved (see `Cache`).
+only when the step moved (see `Cache`), a classifier's confusion matrix at most
+every two seconds. The pictures are built in `worker_pictures.py`, a classifier's
+view in `worker_classes.py`; this module is the process: events, commands, ends.
 
 Every end leaves a checkpoint (`end`): finish, stop, divergence (the trainer has
 restored its last good parameters), an exception, SIGTERM/SIGINT, and the
@@ -36,18 +38,16 @@ import traceback
 
 import torch
 
-from .. import datasets, viz
+from .. import datasets
 from ..measures import metrics
 from ..registry import make
 from ..store.runfolder import RunFolder
 from ..training.trainer import Trainer
+from .worker_classes import Classification
 from .worker_ends import Ends
-from .worker_pictures import Cache, _png, mosaic_png, write_run_files
+from .worker_pictures import Cache, Pictures, stack_phase, stack_state, write_run_files
 
-EXACT_PANEL_UNITS = 12     # send p(v) over all 2^n configurations up to this many visible units
-EXACT_CURVE_UNITS = 16     # log exact KL(data || model) as a curve up to this many
 HISTORY_POINTS = 300       # records sent to the browser per snapshot
-N_SHOWN = 16               # images in the reconstruction / sample panels
 
 
 class Worker(Ends):
@@ -89,27 +89,9 @@ class Worker(Ends):
         self.in_batch = False
         self.force = False                    # publish at the next batch end (after a step)
         self.stepping = None                  # weights before a single-stepped batch
-        self.step_detail = None
-        self.gen = torch.Generator(self.trainer.device).manual_seed(self.trainer.params["seed"] + 7)
-        self.display_chains = None
         self.cache = Cache()
-        self._exact_setup()
-
-    # -- tiny models: the data distribution over all 2^n configurations --------------------
-    def _exact_setup(self):
-        self.p_data = None
-        model = self.trainer.model
-        visible = getattr(model, "visible", None)
-        if not (getattr(visible, "discrete", False) and model.n_visible <= EXACT_CURVE_UNITS):
-            return
-        if self.data.distribution is not None:
-            patterns, probs = self.data.distribution
-            weights = 2 ** torch.arange(patterns.shape[1] - 1, -1, -1)
-            p = torch.zeros(2 ** patterns.shape[1], dtype=torch.float64)
-            p.index_add_(0, (patterns.round().long() * weights).sum(1), probs.double())
-            self.p_data = p
-        elif self.data.kind == "binary":
-            self.p_data = metrics.data_distribution(self.data.train)
+        self.pictures = Pictures(self.trainer, self.data, self.cache)
+        self.classification = Classification(self.data, self.trainer.device)
 
     # -- trainer events (training thread) --------------------------------------------------
     def on_fit_start(self, trainer):
@@ -120,13 +102,14 @@ class Worker(Ends):
         self.lock.acquire()
         self.in_batch = True
         if trainer.single_stepping and self.stepping is None and self.shape is not None:
-            # every drawn weight view (dense W, conv filters, deeper layers in pixel space), before the update
-            before = [W.clone() for _, W in viz.layer_weights(trainer.model)]
-            self.stepping = (before, trainer.batch_rows())
+            self.stepping = (self.pictures.weights_before(), trainer.batch_rows())
 
     def on_batch_end(self, trainer):
         if self.stepping is not None:
-            self._record_step(trainer)
+            before, rows = self.stepping
+            self.stepping = None
+            self.pictures.record_step(before, rows)
+            self.force = True
         self.in_batch = False
         self.lock.release()
         now = time.perf_counter()
@@ -143,49 +126,11 @@ class Worker(Ends):
             self.autosave()
 
     def on_evaluate(self, trainer, record):
-        if self.p_data is not None:
-            trainer.history.log(trainer.step, exact_kl=metrics.exact_kl(trainer.model,
-                                                                        self.p_data.to(trainer.device)))
-
-    def _record_step(self, trainer):
-        """One CD update seen close up: positive batch, negative particles, the weight change.
-
-        The change is shown for the weights that moved most: layer 1 of an RBM (dense or
-        convolutional), or the layer a stack is training, drawn in pixel space like its mosaic."""
-        before, rows = self.stepping
-        self.stepping = None
-        rows = rows.cpu()
-        v_pos = self.data.train[rows][:N_SHOWN]
-        negative = getattr(trainer, "last_negative", None)
-        after = viz.layer_weights(trainer.model)
-        changes = [(caption, W - w0) for (caption, W), w0 in zip(after, before) if W.shape == w0.shape]
-        caption, dW = max(changes, key=lambda c: float(c[1].norm())) if changes else ("", None)
-        self.step_detail = {"step": trainer.step, "dW_norm": float(dW.norm()) if dW is not None else 0.0,
-                            "dW_caption": caption, "positive_png": self._images(v_pos),
-                            "negative_png": None if negative is None else
-                            self._images(negative[:N_SHOWN].detach().float().cpu()),
-                            "dW_png": mosaic_png(dW, self.shape) if dW is not None else None}
-        self.force = True
-
-    def _images(self, x, name=None):
-        if self.shape is None:
-            return None
-        return _png(x.clamp(0, 1), self.shape, nrow=8, target=320, cache=self.cache if name else None, name=name)
+        p_data = self.pictures.p_data             # a tiny model: KL(data || model) by enumeration
+        if p_data is not None:
+            trainer.history.log(trainer.step, exact_kl=metrics.exact_kl(trainer.model, p_data.to(trainer.device)))
 
     # -- snapshots ----------------------------------------------------------------------------
-    @torch.no_grad()
-    def _samples(self):
-        """Model samples: the persistent chains under PCD, otherwise display chains of our own."""
-        t = self.trainer
-        chains = getattr(t.sampler, "chains", None)
-        if chains is not None:
-            return chains[:N_SHOWN], "persistent training chains (PCD)"
-        beta = 1.0 / t.params["sample_temperature"]
-        if self.display_chains is None:
-            self.display_chains = t.model.sample(N_SHOWN, k=1, generator=self.gen)
-        self.display_chains = t.model.sample(N_SHOWN, k=5, beta=beta, init=self.display_chains, generator=self.gen)
-        return self.display_chains, f"display chains, 5 Gibbs steps per refresh at T={1 / beta:g}"
-
     @torch.no_grad()
     def snapshot(self) -> dict:
         t, now = self.trainer, time.perf_counter()
@@ -205,12 +150,19 @@ class Worker(Ends):
                 "elapsed": t.elapsed, "device": self.device_name, "params": t.params.values(),
                 "pl_method": getattr(t, "pl_method", None), "time": time.time(),
                 "history": self._history(h),
-                "step_detail": self.step_detail}
+                "step_detail": self.pictures.step_detail}
         self.seq += 1
+        progress = stack_phase(t)
+        snap["stack"] = stack_state(t, progress)
         try:
-            self._pictures(snap)
+            self.pictures.fill(snap, progress)
         except Exception as exc:              # a picture must never stop the training
             snap["pictures_note"] = f"no pictures for this model ({type(exc).__name__}: {exc})"
+        try:                                  # a stack's head: once it trains
+            head = progress is None or progress.layer == 0 or progress.fine_tuning
+            snap["classification"] = self.classification.fields(t, applies=head, settled=status != "running")
+        except Exception as exc:
+            snap["classification_note"] = f"no classification view ({type(exc).__name__}: {exc})"
         return snap
 
     def _history(self, h) -> dict:
@@ -219,30 +171,6 @@ class Worker(Ends):
         key = (len(h), last and last["step"], len(last or ()), len(h.changes), h.changes[-1:] if h.changes else None)
         return self.cache.get("history", key, lambda: {"records": h.downsampled(HISTORY_POINTS),
                                                         "changes": h.changes, "names": h.names()})
-
-    @torch.no_grad()
-    def _pictures(self, snap):
-        t = self.trainer
-        model = t.model
-        layers = viz.layer_weights(model) if self.shape is not None else []
-        if layers:
-            snap["weights_png"] = mosaic_png(layers[0][1], self.shape, cache=self.cache, name="weights")
-            snap["deeper_weights"] = [(caption, mosaic_png(W, self.shape, cache=self.cache, name=caption))
-                                      for caption, W in layers[1:]]
-            v = t.monitor["train"][:N_SHOWN // 2] if hasattr(t, "monitor") else self.data.train[:8]
-            v = v.to(t.device)
-            both = torch.cat([v, model.reconstruct(v)]).clamp(0, 1)
-            snap["recon_png"] = _png(both, self.shape, nrow=len(v), cache=self.cache, name="recon")
-            samples, how = self._samples()
-            snap["samples_png"] = self._images(samples.float().clamp(0, 1), name="samples")
-            snap["samples_how"] = how
-        elif model.n_visible == 2:
-            samples, how = self._samples()
-            snap["points"] = {"data": self.data.train[:500].tolist(), "samples": samples.cpu().tolist()}
-        if self.p_data is not None and model.n_visible <= EXACT_PANEL_UNITS:
-            snap["distribution"] = self.cache.get("distribution", t.step, lambda: {
-                "model": metrics.exact_distribution(model).cpu().tolist(),
-                "data": self.p_data.tolist(), "n_visible": model.n_visible})
 
     def publish(self):
         # Serialised: a snapshot built before a pause must not overtake the one built after it.

@@ -1,0 +1,114 @@
+"""What the Train page draws, computed in the training process: a classifier's confusion matrix and
+p(y|x) in the snapshot, and a stack's pictures through the layers trained so far (never through the
+random layers above the one in training), with the layer in training named.
+
+The child's code runs in this process (no spawn) on a queue, as in test_runmanager.py."""
+import io
+import queue
+
+import pytest
+import torch
+from PIL import Image
+
+import energylab as el
+from energylab.measures import explore
+from energylab.server import worker as runworker
+from energylab.server import worker_classes
+from energylab.store.runfolder import RunFolder
+
+
+def snapshots_of(tmp_path, variant, training, model=None, stop_at=None):
+    """Run `variant` on digits in this process; every snapshot it published (optionally stopping at a step)."""
+    folder = RunFolder.create(tmp_path, variant, "digits")
+    spec = {"id": folder.name, "folder": str(folder.path), "variant": variant, "dataset": "digits",
+            "model": model or {}, "training": training, "eval_every": 10, "device": "cpu",
+            "snapshot_interval": 0.0}
+    commands, snaps = queue.Queue(), queue.Queue()
+    if stop_at is not None:
+        original = runworker.Worker.on_batch_end
+
+        def on_batch_end(self, trainer):
+            original(self, trainer)
+            if trainer.step >= stop_at:
+                trainer.stop()
+        runworker.Worker.on_batch_end = on_batch_end
+    threads = torch.get_num_threads()
+    try:
+        runworker.main(spec, commands, snaps)
+    finally:
+        torch.set_num_threads(threads)
+        if stop_at is not None:
+            runworker.Worker.on_batch_end = original
+    return [m for m in (snaps.get_nowait() for _ in range(snaps.qsize())) if "status" in m]
+
+
+def pixels(png: bytes) -> torch.Tensor:
+    import numpy as np
+    return torch.from_numpy(np.array(Image.open(io.BytesIO(png)).convert("L"), dtype="float32") / 255)
+
+
+def test_a_classifier_snapshot_carries_its_confusion_matrix_and_p_y_given_x(tmp_path, monkeypatch):
+    monkeypatch.setattr(worker_classes, "INTERVAL", 0.0)
+    snaps = snapshots_of(tmp_path, "DiscriminativeRBM", {"epochs": 6, "batch_size": 32}, {"n_hidden": 32})
+    last = snaps[-1]
+    assert last["status"] == "finished"
+    c = last["classification"]
+    counts = torch.tensor(c["counts"])
+    data = el.datasets.load("digits")
+    assert counts.shape == (10, 10) and counts.sum() == c["n_test"] == len(data.test)
+    assert c["accuracy"] == pytest.approx(float(counts.diagonal().sum() / counts.sum()))
+    assert c["accuracy"] > 0.5                            # six epochs already classify digits
+    examples = c["examples"]
+    assert len(examples) == 20 and sorted({e["label"] for e in examples}) == list(range(10))
+    for e in examples:
+        assert len(e["p"]) == 10 and sum(e["p"]) == pytest.approx(1.0, abs=1e-4)
+        assert e["label"] == int(data.test_labels[e["index"]]) and e["png"][:4] == b"\x89PNG"
+    # the same numbers as the engine's, from the model the run saved
+    model = el.load(RunFolder(tmp_path / snaps[0]["id"]).checkpoint)
+    assert torch.equal(explore.confusion_matrix(model, data.test, data.test_labels), counts)
+    assert "stack" not in last or last["stack"] is None
+
+
+def test_the_classification_is_throttled_not_computed_per_snapshot(tmp_path):
+    snaps = snapshots_of(tmp_path, "DiscriminativeRBM", {"epochs": 3, "batch_size": 64}, {"n_hidden": 16})
+    steps = {s["classification"]["step"] for s in snaps if s.get("classification")}
+    assert len(snaps) > 20 and len(steps) <= len(snaps) // 4, (len(snaps), steps)
+
+
+def test_a_generative_model_has_no_classification(tmp_path):
+    snaps = snapshots_of(tmp_path, "RBM", {"epochs": 1, "batch_size": 64}, {"n_hidden": 16})
+    assert snaps[-1]["classification"] is None
+
+
+@pytest.mark.parametrize("variant,model", [("DBN", {"hidden_layers": "64,32,16"}),
+                                           ("ResidualDBN", {"hidden_layers": "64,32"}),
+                                           ("ConvDBN", {"n_filters": "4,4"})])
+def test_a_stack_in_its_first_layer_draws_only_what_trained(tmp_path, variant, model):
+    snaps = snapshots_of(tmp_path, variant, {"epochs": 50, "batch_size": 32}, model, stop_at=150)
+    last = snaps[-1]
+    stack = last["stack"]
+    assert stack["layer"] == 1 and not stack["fine_tuning"] and tuple(stack["phases"][0]) == ("layer 1", 50)
+    assert 0 < stack["epoch"] < 50
+    assert last["deeper_weights"] == []                   # no mosaic pretends a random layer learnt
+    depth = len(stack["phases"])
+    assert last["waiting_layers"] == [f"layer {n} trains after layer {n - 1}" for n in range(2, depth + 1)]
+    recon = pixels(last["recon_png"])
+    top, bottom = recon[: recon.shape[0] // 2], recon[recon.shape[0] // 2:]
+    assert bottom.max() > 0.5 and bottom.std() > 0.1, "the reconstructions are black or flat"
+    assert "layer 1" in last["recon_how"] and "layer 1" in last["samples_how"]
+    # the reconstruction is layer 1's own: it follows its input (a flat mean image would not)
+    assert (top - bottom).abs().mean() < (top - top.mean()).abs().mean()
+    assert pixels(last["samples_png"]).std() > 0.1
+    assert last["weights_are_filters"] == (variant == "ConvDBN")
+
+
+def test_the_trained_part_of_a_stack_is_the_whole_stack_when_every_layer_trained():
+    stack = el.make("DBN", n_visible=64, hidden_layers="16,8")
+    v = el.datasets.load("digits").train[:4]
+    assert torch.allclose(explore.reconstruct_through(stack, v, None), stack.reconstruct(v))
+    assert torch.allclose(explore.reconstruct_through(stack, v, 2), stack.reconstruct(v))
+    assert torch.allclose(explore.reconstruct_through(stack, v, 1), stack.layers[0].reconstruct(v))
+    g = torch.Generator().manual_seed(0)
+    assert explore.sample_through(stack, 5, k=2, depth=1, generator=g).shape == (5, 64)
+    rbm = el.make("RBM", n_visible=64, n_hidden=8)
+    assert torch.allclose(explore.reconstruct_through(rbm, v, 1), rbm.reconstruct(v))
