@@ -48,7 +48,8 @@ def stack_progress(snap) -> StackProgress | None:
     s = snap.get("stack") if snap else None
     if not s:
         return None
-    return StackProgress(s["layer"], s["depth"], s["epoch"], s["epochs"], s["fine_tuning"])
+    return StackProgress(s["layer"], s["depth"], s["epoch"], s["epochs"], s["fine_tuning"],
+                         s.get("pretraining", False), s.get("joint", False))
 
 
 def stack_view(snap):
@@ -57,7 +58,7 @@ def stack_view(snap):
     progress = stack_progress(snap)
     if progress is None:
         return
-    current = progress.depth if progress.fine_tuning else progress.layer - 1   # index into the phases
+    current = progress.depth if progress.fine_tuning or progress.joint else progress.layer - 1   # phase index
     cols = st.columns(len(s["phases"]))
     for i, (col, (name, epochs)) in enumerate(zip(cols, s["phases"])):
         if progress.layer == 0 or i < current:

@@ -21,6 +21,7 @@ class StackProgress:
     epochs: int           # epochs this layer trains for
     fine_tuning: bool = False
     pretraining: bool = False       # a DBM's layerwise pretraining, before its joint training
+    joint: bool = False             # a DBM's joint training, after its pretraining
 
     @property
     def fraction(self) -> float:
@@ -31,6 +32,8 @@ class StackProgress:
     def label(self) -> str:
         if self.layer == 0:
             return f"all {self.depth} layers trained"
+        if self.joint:
+            return f"joint training of all {self.depth} layers · epoch {self.epoch:.1f} of {self.epochs}"
         if self.fine_tuning:
             return f"fine-tuning the classifier head · epoch {self.epoch:.0f} of {self.epochs}"
         what = "pretraining layer" if self.pretraining else "layer"

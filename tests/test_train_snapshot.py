@@ -112,3 +112,20 @@ def test_the_trained_part_of_a_stack_is_the_whole_stack_when_every_layer_trained
     assert explore.sample_through(stack, 5, k=2, depth=1, generator=g).shape == (5, 64)
     rbm = el.make("RBM", n_visible=64, n_hidden=8)
     assert torch.allclose(explore.reconstruct_through(rbm, v, 1), rbm.reconstruct(v))
+
+
+def test_a_dbm_names_its_pretraining_and_then_its_joint_training(tmp_path):
+    """A DBM with pretrain_epochs pretrains layer by layer, then trains jointly (training/dbm.py):
+    the snapshot says which, with each phase's length, from the trainer's own position."""
+    # digits: 1437 / 128 -> 12 steps per epoch; 2 layers x 2 pretraining epochs = 48 steps
+    during = snapshots_of(tmp_path / "a", "DBM", {"epochs": 3, "batch_size": 128},
+                          {"hidden_layers": "16,8", "pretrain_epochs": 2}, stop_at=30)[-1]["stack"]
+    assert during["pretraining"] and not during["joint"] and during["layer"] == 2 and 0 < during["epoch"] < 2
+    assert [tuple(p) for p in during["phases"]] == [("pretraining layer 1", 2), ("pretraining layer 2", 2),
+                                                     ("joint training", 3)]
+    joint = snapshots_of(tmp_path / "b", "DBM", {"epochs": 3, "batch_size": 128},
+                         {"hidden_layers": "16,8", "pretrain_epochs": 2}, stop_at=60)[-1]["stack"]
+    assert joint["joint"] and joint["layer"] == 3 and 0 < joint["epoch"] < 3 and joint["epochs"] == 3
+    plain = snapshots_of(tmp_path / "c", "DBM", {"epochs": 1, "batch_size": 128}, {"hidden_layers": "16,8"},
+                         stop_at=5)[-1]
+    assert plain.get("stack") is None                     # no pretraining: nothing to say

@@ -55,6 +55,12 @@ class DBM(nn.Module):
         # epochs of greedy pretraining of each layer that `Trainer.fit` runs before the joint epochs
         self.pretrain_epochs = int(pretrain_epochs)
 
+    def plan(self, epochs: int) -> list:
+        """[(phase, epochs)] in the order `Trainer.fit` runs them: each layer's pretraining (0..L-1,
+        `pretrain_epochs` each, when > 0), then the joint training ("joint", `epochs`)."""
+        pre = [(l, self.pretrain_epochs) for l in range(self.depth)] if self.pretrain_epochs > 0 else []
+        return pre + [("joint", int(epochs))]
+
     # -- names users know (the first RBM's view, for mosaics and checks) ----------------------
     @property
     def depth(self) -> int:

@@ -65,7 +65,8 @@ def stack_phase(trainer) -> StackProgress | None:
     counts the layer-epochs finished in plan order, layerwise.py): known from the first batch on,
     before any history record says it. None for a model that is not a stack."""
     model = trainer.model
-    if not getattr(model, "trains_layerwise", False) or not callable(getattr(model, "plan", None)):
+    pretrains = getattr(model, "pretrain_epochs", 0) > 0        # a DBM: layerwise pretraining, then joint
+    if not (getattr(model, "trains_layerwise", False) or pretrains) or not callable(getattr(model, "plan", None)):
         return None
     depth = model.depth
     done = trainer.epoch + trainer.batch_index / max(getattr(trainer, "steps_per_epoch", 1) or 1, 1)
@@ -74,7 +75,9 @@ def stack_phase(trainer) -> StackProgress | None:
         if done < epochs:
             if phase == "head":
                 return StackProgress(depth + 1, depth, done, epochs, fine_tuning=True)
-            return StackProgress(phase + 1, depth, done, epochs)
+            if phase == "joint":
+                return StackProgress(depth + 1, depth, done, epochs, joint=True)
+            return StackProgress(phase + 1, depth, done, epochs, pretraining=pretrains)
         done -= epochs
     return StackProgress(0, depth, float(phases[-1][1]), phases[-1][1])
 
@@ -83,16 +86,19 @@ def stack_state(trainer, progress: StackProgress | None) -> dict | None:
     """What the page shows of a stack's progress: the phase in training and every phase's length."""
     if progress is None:
         return None
-    phases = [("classifier head" if phase == "head" else f"layer {phase + 1}", epochs)
+    names = {"head": "classifier head", "joint": "joint training"}
+    layer = "pretraining layer" if progress.pretraining or progress.joint else "layer"
+    phases = [(names.get(phase) or f"{layer} {phase + 1}", epochs)
               for phase, epochs in trainer.model.plan(trainer.params["epochs"])]
     return {"layer": progress.layer, "depth": progress.depth, "epoch": progress.epoch, "epochs": progress.epochs,
-            "fine_tuning": progress.fine_tuning, "phases": phases}
+            "fine_tuning": progress.fine_tuning, "pretraining": progress.pretraining, "joint": progress.joint,
+            "phases": phases}
 
 
 def trained_depth(progress: StackProgress | None) -> int | None:
     """How many layers of a stack the pictures look through: up to the layer in training (None: all)."""
-    if progress is None or progress.layer == 0 or progress.fine_tuning:
-        return None
+    if progress is None or progress.layer == 0 or progress.fine_tuning or progress.pretraining or progress.joint:
+        return None                # a DBM's pictures are the whole model's (its layers are not a stack)
     return progress.layer
 
 

@@ -27,7 +27,7 @@ TRAINING = {"lr": 0.1, "momentum": 0.9, "weight_decay": 0.0, "batch_size": 32, "
 NO_SAMPLER = ("sampler", "n_chains", "chain_init", "pt_temperatures", "pt_min_beta", "driven_momentum",
               "driven_std", "method")
 WATCH = ("test accuracy climbs from chance (10 %) towards 95 %; the weights become digit-part detectors. "
-         "In Explore, the confusion matrix shows which classes it still mixes up.")
+         "The confusion matrix beside it shows which classes it still mixes up.")
 
 
 def _discriminative(n_visible, n_hidden, n_classes, init_std):
