@@ -35,12 +35,13 @@ import os
 import threading
 import time
 import traceback
+from contextlib import nullcontext
 
 import torch
 
 from .. import datasets
 from ..measures import metrics
-from ..registry import make
+from ..registry import make, size_checked
 from ..store.runfolder import RunFolder
 from ..training.trainer import Trainer
 from .worker_classes import Classification
@@ -69,7 +70,10 @@ class Worker(Ends):
                 if self.trainer.params.param(name).live and value != self.trainer.params[name]:
                     self.trainer.params.set(name, value)
         else:
-            model = make(spec["variant"], n_visible=self.data.n_visible, **spec.get("model", {}))
+            # The run manager checked the model's size in its own process (`size_checked` in the spec):
+            # building it here skips the meta-device check and the ~160 MB of compiler modules it imports.
+            with size_checked() if spec.get("size_checked") else nullcontext():
+                model = make(spec["variant"], n_visible=self.data.n_visible, **spec.get("model", {}))
             self.trainer = Trainer(model, **options, **spec.get("training", {}))
         self.device_name = (torch.cuda.get_device_name(self.trainer.device)
                             if self.trainer.device.type == "cuda" else "CPU")
@@ -278,10 +282,9 @@ def warm(commands, snapshots) -> None:
     import multiprocessing
 
     # What a first start would otherwise pay on top of the engine's import (unpickling this target
-    # imported the package; measured ~2 s more here): scikit-learn behind the bundled digits, and
-    # the modules torch's meta device pulls in when `make` checks a model's size before allocating.
+    # imported the package): the bundled digits. Not the meta device's modules: a run the manager
+    # has size-checked never needs them (a resumed run's checkpoint check pays them when it comes).
     datasets.load("digits")
-    make("RBM", n_visible=4, n_hidden=2)
     started = threading.Event()
     parent = multiprocessing.parent_process()
     if parent is not None:
