@@ -154,10 +154,11 @@ def test_train_retune_and_stop_in_chromium(tmp_path):
             # a second run, then the server is stopped (SIGTERM): the run saves on the way out
             page.get_by_role("button", name="New run").click()
             page.get_by_text("What to do").wait_for(timeout=60_000)
-            time.sleep(3)                    # let the start screen settle: a click mid-redraw can be dropped
+            wait_until(lambda: page.evaluate(ADDRESS_RUN) is None, 30, "'New run' to take ?run= out of the address")
             page.get_by_test_id("stSidebar").get_by_role("button", name="Train").click()
             folders = lambda: [p.name for p in (tmp_path / "runs").iterdir() if p.name != run_id]
-            second = wait_until(lambda: folders() and folders()[0], 60, "the second run's folder")
+            second = wait_until(lambda: folders() and folders()[0], 30, "the second run's folder (the click)")
+            wait_until(lambda: page.evaluate(ADDRESS_RUN) == second, 30, f"?run={second} in the address")
             page.get_by_text("running", exact=True).first.wait_for(timeout=90_000)
             assert not external, f"the page fetched from outside the machine: {external[:5]}"
             assert not failed, f"requests failed while training: {failed[:5]}"
