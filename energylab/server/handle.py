@@ -98,7 +98,7 @@ class Run:
         self.created = time.time()
         self.started: float | None = None
         self.cancelled = False
-        self.on_end = None             # the manager's hook: this run's slot is free, start the next
+        self.on_exit = None                       # the manager's hook: a slot freed, start the next
 
     # -- ownership ------------------------------------------------------------------------
     def can_control(self, token: str | None) -> bool:
@@ -139,20 +139,12 @@ class Run:
             self._take(msg)
 
     def _take(self, msg: dict) -> None:
-        """Keep a message from the child: the newest snapshot, or one of the last five notices. The
-        snapshot that reports the end (sent after the final checkpoint and files) frees the run's
-        slot at once: the process only exits after it, which takes seconds with torch loaded."""
+        """Keep a message from the child: the newest snapshot, or one of the last five notices."""
         with self._lock:
             if "notice" in msg:
                 self.notices = (self.notices + [msg["notice"]])[-5:]
-                return
-            self._latest = msg
-        if msg.get("status") in ENDED:
-            self._ended()
-
-    def _ended(self):
-        if self.on_end is not None:
-            self.on_end(self)
+            else:
+                self._latest = msg
 
     def _child_gone(self):
         """The child exited: drain what it sent last; if it never said it ended, say it crashed
@@ -181,7 +173,8 @@ class Run:
             mark_ended(self.folder, "failed", snap["error"])     # the folder first, then the page
         with self._lock:
             self._latest = snap
-        self._ended()
+        if self.on_exit is not None:
+            self.on_exit(self)
 
     # -- reading (anyone) ---------------------------------------------------------------------
     def snapshot(self) -> dict | None:
@@ -197,8 +190,7 @@ class Run:
 
     @property
     def active(self) -> bool:
-        """Training or about to: a process that is alive and has not reported an end (it holds one of
-        the manager's slots)."""
+        """Training or about to: a process that is alive and has not reported an end."""
         return self.process is not None and self.status in ACTIVE and self.process.is_alive()
 
     @property

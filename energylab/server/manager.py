@@ -152,7 +152,7 @@ class RunManager:
                     "autosave_s": self.autosave_s, "start_paused": start_paused}
             run = Run(folder.name, folder, config, spec, owner=owner, owner_label=owner_label,
                       instructor_digest=self._instructor)
-            run.on_end = lambda _: self._dispatch()
+            run.on_exit = lambda _: self._dispatch()
             self._runs[run.id] = run
             if full:
                 folder.write_summary({"status": "queued", "step": 0, "queued": time.time(),
@@ -178,9 +178,8 @@ class RunManager:
         return warm if warm is not None and warm[0].is_alive() else None
 
     def _training(self) -> list[Run]:
-        """Runs holding a slot: launched, alive, and not yet reported ended (a process that said it
-        ended has saved everything and is only exiting)."""
-        return [r for r in self._runs.values() if r.active]
+        """Runs holding a slot: launched and not yet exited."""
+        return [r for r in self._runs.values() if r.process is not None and r.process.is_alive()]
 
     def _dispatch(self):
         """Start queued runs, oldest first, while slots are free."""
