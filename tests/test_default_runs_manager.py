@@ -20,11 +20,13 @@ import pytest
 
 import energylab as el
 from energylab.server.manager import RunManager
-from energylab.server.spec import default_run
+from energylab.server.spec import default_run, run_settings
 from energylab.training.history import History
 from test_default_runs_learn import improved
 
 STEPS = 600          # mini-batches each run trains before it is stopped (as in the engine's test)
+# Measured: the 19 runs took 94 s here (2 cores, load average ~4 from other work; 126 s of CPU, ~100 s of
+# it 19 process starts and exits: torch, the engine and scikit-learn are imported once per run).
 DEADLINE_S = 240     # for all of them together: a failure says which runs had not ended
 
 # Variants whose default run is known not to learn within STEPS through the manager (strict: when
@@ -124,6 +126,20 @@ def test_the_train_page_starts_exactly_the_default_run(tmp_path, monkeypatch):
         assert got["variant"] == name
         assert {k: got[k] for k in ("dataset", "model", "training", "dataset_options")} == default_run(name), name
     assert len(recorder.started) == len(el.VARIANTS)
+
+
+def test_run_settings_fill_in_what_the_page_does_not_show():
+    """A widget not shown (it does not apply, or sits in a collapsed group) still sends its page
+    default; a training hyperparameter the variant ignores is not sent; a stack on real data gets the
+    first layer that fits."""
+    model, training = run_settings(el.VARIANTS["RBM"], "digits", {"lr": 0.01, "sampler": "cd"})
+    assert training["lr"] == 0.01 and training["pt_temperatures"] == el.VARIANTS["RBM"].param("pt_temperatures").default
+    assert training["epochs"] == el.VARIANTS["RBM"].dashboard_training["epochs"]
+    _, training = run_settings(el.VARIANTS["DiscriminativeRBM"], "digits")
+    assert not set(el.VARIANTS["DiscriminativeRBM"].unused) & set(training)
+    model, _ = run_settings(el.VARIANTS["DBN"], "two-moons")
+    assert model["first_layer"] == "GaussianRBM"
+    assert default_run("RBM", "bars-and-stripes")["dataset_options"] == {"size": 3}
 
 
 if __name__ == "__main__":
