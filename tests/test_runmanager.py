@@ -210,3 +210,27 @@ def test_a_warm_process_takes_the_next_run_and_is_replaced(tmp_path):
         m.shutdown()
     replacement[0].join(30)
     assert not replacement[0].is_alive()
+
+
+def test_a_loaded_run_shows_the_epoch_it_stopped_at_before_and_after_a_step(manager):
+    """Reported as "333.0 paused -> 309.8 after one step": a run loaded paused was drawn before its
+    trainer knew the epoch's length, so the batches done in the epoch counted as whole epochs."""
+    settings = dict(model={"n_hidden": 16}, training={"batch_size": 64, "epochs": 100})
+    first = manager.start("RBM", "digits", start_paused=True, **settings)
+    wait_for(lambda: (s := first.snapshot()) and s["status"] == "paused", what="the run to park")
+    first.step(5)
+    ended = wait_for(lambda: (s := first.snapshot()) and s["step"] == 5 and s["status"] == "paused" and s,
+                     what="five single steps")
+    per_epoch = -(-el.datasets.load("digits").train.shape[0] // 64)
+    assert ended["epoch"] == pytest.approx(5 / per_epoch)
+    first.stop()
+    assert first.wait(60)
+
+    loaded = manager.start("RBM", "digits", model={"n_hidden": 16}, resume_from=first.folder.checkpoint,
+                           start_paused=True)
+    paused = wait_for(lambda: (s := loaded.snapshot()) and s["status"] == "paused" and s, what="the loaded run")
+    assert (paused["step"], paused["epoch"]) == (5, pytest.approx(5 / per_epoch))
+    loaded.step()
+    stepped = wait_for(lambda: (s := loaded.snapshot()) and s["step"] == 6 and s["status"] == "paused" and s,
+                       what="one step of the loaded run")
+    assert stepped["epoch"] == pytest.approx(6 / per_epoch)

@@ -148,8 +148,10 @@ class Worker(Ends):
             status = "paused"                 # it parks before its next batch (pause, last single step)
         elif status == "idle":
             status = "starting"               # built, about to enter its first batch
+        # the epoch's length before fit() sets the trainer's own (a run loaded paused is drawn first)
+        per_epoch = getattr(t, "steps_per_epoch", None) or -(-self.data.train.shape[0] // t.params["batch_size"])
         snap = {"id": self.spec["id"], "seq": self.seq, "status": status, "error": t.error,
-                "step": t.step, "epoch": t.epoch + t.batch_index / max(getattr(t, "steps_per_epoch", 1), 1),
+                "step": t.step, "epoch": t.epoch + t.batch_index / max(per_epoch, 1),
                 "samples_per_s": self.rate if status == "running" else 0.0,
                 "elapsed": t.elapsed, "device": self.device_name, "params": t.params.values(),
                 "pl_method": getattr(t, "pl_method", None), "time": time.time(),
