@@ -13,6 +13,7 @@ import energylab as el
 from common import (attach, attached_run, control_token, dataset_label, datasets_for, manager, owner_label,
                     param_widget, session_token)
 from energylab.server.manager import RunLimitReached
+from energylab.server.spec import DATASET_OPTIONS, page_defaults, run_settings
 from train_live import ICONS, header_view, live_controls
 from train_views import charts, classification_view, is_classifier_view, pictures_view, weights_view
 
@@ -48,11 +49,11 @@ def sidebar(current):
                                help="digits and bars-and-stripes are bundled and work offline")
         options = {}
         if dataset == "bars-and-stripes":
-            options["size"] = st.slider("image size", 2, 4, 3, key="cfg.bas.size",
+            options["size"] = st.slider("image size", 2, 4, DATASET_OPTIONS[dataset]["size"], key="cfg.bas.size",
                                         help="n x n pixels; 3x3 is small enough for the exact distribution panel")
         kind = el.datasets.DATASETS[dataset].kind
         fit = variant.defaults_for_kind(kind)        # e.g. a DBN's first layer for real-valued data
-        defaults = {**variant.dashboard_defaults(), **fit}
+        defaults = page_defaults(variant, dataset)   # what the Train click of an untouched page starts
         values = {p.name: st.session_state.get(widget_key(name, p, fit, kind), defaults.get(p.name, p.default))
                   for p in variant.schema}
         shown = [p for p in variant.applicable(values)]           # e.g. pt_* only with sampler="pt"
@@ -64,11 +65,7 @@ def sidebar(current):
                        "the choices above are hidden.")
             chosen.update({p.name: param_widget(p, widget_key(name, p, fit, kind), defaults.get(p.name))
                            for p in rest})
-        model = {p.name: chosen[p.name] for p in variant.params if p.name in chosen}
-        training = {p.name: chosen[p.name] for p in variant.training if p.name in chosen}
-        model.update({n: v for n, v in defaults.items() if n not in model and n in {p.name for p in variant.params}})
-        dropped = {p.name for p in variant.training} - set(training) - set(variant.unused)
-        training.update({n: v for n, v in variant.dashboard_defaults("training").items() if n in dropped})
+        model, training = run_settings(variant, dataset, chosen)     # hidden ones at their page defaults
         st.header("3 · Train")
         position = manager().queue_position(current) if current is not None else None
         if position is not None:                 # where the Train button was: the queue position

@@ -288,14 +288,19 @@ def test_the_curve_chooser_gains_the_curves_that_appear_later_and_keeps_a_choice
     (and the classification view appears); a curve the student removed stays removed."""
     import common
     from energylab.viz import label
-    run = common.manager().start("DBN", "digits", training={"epochs": 100}, model={
+    # Started paused and stepped: the young run is caught in layer 1 whatever the machine's speed (a
+    # stack this small runs its 4,500 layer steps in about a second)
+    run = common.manager().start("DBN", "digits", training={"epochs": 100}, start_paused=True, model={
         "hidden_layers": "32,16", "layer_epochs": "60,40", "fine_tune": "head", "fine_tune_epochs": 3000})
     app.query_params["run"] = run.id
+    poll(app, lambda at: run.snapshot() is not None and run.snapshot()["status"] == "paused", what="the paused run")
+    run.step(110)                         # past the first evaluation (every 100 steps)
     poll(app, lambda at: curve_chooser(at) is not None, what="the chooser")
     young = curve_chooser(app)
     assert label("accuracy") not in young.options and young.value
     removed = "free_energy_gap" if "free_energy_gap" in young.value else young.value[-1]
     young.unselect(removed).run()
+    run.resume()
     poll(app, lambda at: label("accuracy") in curve_chooser(at).options, timeout=120,
          what="the fine-tuning accuracy")
     chooser = curve_chooser(app)
