@@ -110,7 +110,14 @@ def test_bad_settings_fail_in_the_server_process(manager):
         manager.start("RBM", "digits", training={"lr": 50.0})
     with pytest.raises(ValueError, match="unknown variant"):
         manager.start("NoSuchRBM", "digits")
+    # too large: refused at the click, before a folder or a process exists (registry.check_size)
+    with pytest.raises(ValueError, match=r"has [\d,]+ parameters"):
+        manager.start("DBN", "mnist", model={"hidden_layers": "100000,100000"})
     assert manager.list_runs() == []
+    # checked here, so the training process builds the model without the meta-device check
+    run = manager.start("RBM", "digits", training={"epochs": 1}, start_paused=True)
+    assert run.spec["size_checked"] is True
+    run.stop()
 
 
 @pytest.mark.parametrize("variant", sorted(el.VARIANTS))

@@ -35,7 +35,7 @@ from .. import datasets
 from ..version import __version__
 from . import worker as runworker
 from ..errors import ConfigError
-from ..registry import get as get_variant
+from ..registry import check_size, get as get_variant
 from ..store.runfolder import RunFolder
 from .handle import ACTIVE, Run, mark_ended, owner_digest, spawn, summary_of
 from ..store.runrecord import DatasetSpec, RunConfig
@@ -75,6 +75,10 @@ class RunManager:
         self._warm_lock = threading.Lock()
         if prewarm:
             self._make_warm()
+            # the size check's first meta-device operation imports torch's compiler stack (~2 s): pay it
+            # now, not at the first Train click
+            threading.Thread(target=check_size, args=("RBM", 4, {"n_hidden": 2, "init_std": 0.01}),
+                             daemon=True, name="energylab-prewarm-size").start()
         self.recovered = self._recover()
         atexit.register(self.shutdown)           # server exit: every child saves and stops
         threading.Thread(target=self._dispatch_forever, daemon=True, name="energylab-queue").start()
@@ -124,6 +128,7 @@ class RunManager:
                               fix=f"choose one of {', '.join(datasets.DATASETS)}")
         model = {**v.defaults_for_kind(info.kind), **model}      # a stack on real data: Gaussian first layer
         v.check_kind(info.kind, dataset, model)
+        size_checked = self._check_size(v, dataset, dataset_options, model)
         with self._lock:
             if self._closed:
                 raise RunLimitReached("the server is shutting down; start the run again when it is back")
@@ -149,7 +154,7 @@ class RunManager:
                     "dataset_options": dict(dataset_options or {}), "model": model, "training": training,
                     "device": device, "eval_every": int(eval_every), "max_weight": max_weight,
                     "resume_from": record.resume_from, "snapshot_interval": self.snapshot_interval,
-                    "autosave_s": self.autosave_s, "start_paused": start_paused}
+                    "autosave_s": self.autosave_s, "start_paused": start_paused, "size_checked": size_checked}
             run = Run(folder.name, folder, config, spec, owner=owner, owner_label=owner_label,
                       instructor_digest=self._instructor)
             run.on_exit = lambda _: self._dispatch()
@@ -161,6 +166,19 @@ class RunManager:
             else:
                 run.launch(self._context, runworker.main, warm=self._take_warm())
             return run
+
+    @staticmethod
+    def _check_size(variant, dataset: str, options: dict | None, model: dict) -> bool:
+        """A model too large for the limits or this machine's memory fails here, at the Train click,
+        before any process starts (registry.check_size); True when checked, so that the training
+        process skips the check and the ~160 MB of modules torch's meta device imports. A user's
+        file, whose size only the file knows, is checked in the training process instead."""
+        n_visible = datasets.n_visible_of(dataset, options)
+        if n_visible is None:
+            return False
+        values = {p.name: p.validate(model.get(p.name, p.default)) for p in variant.params}
+        check_size(variant.name, n_visible, values)
+        return True
 
     # -- a warm process: the engine imported before Train is pressed -------------------------------
     def _make_warm(self):
