@@ -10,7 +10,6 @@ from energylab import viz
 from energylab.store.runfolder import RunFolder
 
 
-
 def describe(path) -> str:
     """One line about a run from its record, or why the record cannot be read."""
     try:

@@ -10,8 +10,17 @@ from __future__ import annotations
 import streamlit as st
 
 import energylab as el
-from common import (attach, attached_run, control_token, dataset_label, datasets_for, manager, owner_label,
-                    param_widget, session_token)
+from common import (
+    attach,
+    attached_run,
+    control_token,
+    dataset_label,
+    datasets_for,
+    manager,
+    owner_label,
+    param_widget,
+    session_token,
+)
 from energylab.server.manager import RunLimitReached
 from energylab.server.spec import DATASET_OPTIONS, page_defaults, run_settings
 from train_live import ICONS, header_view, live_controls

@@ -11,19 +11,17 @@ core (unit types, couplings) and datasets; schema (Param); registry (VARIANTS, m
 models; training; variants (the named variants, registered on import); viz; store (run folders);
 cli and server (the dashboard's background runs).
 """
-from . import curves, datasets, notebook, progress, viz
+from . import curves, datasets, notebook, progress, variants, viz  # variants: registers the named variants
 from .core import units
 from .core.couplings import Dense
 from .measures import ais, explore, metrics, monitors, tap
-from .training import dbm  # the DBM model and its training (pretraining under the trainer)
 from .models.rbm import RBM
 from .registry import VARIANTS, Param, Variant, make, register
-from .training import schedules
+from .training import dbm, schedules  # dbm: the DBM model and its training (el.dbm)
 from .training.checkpoint import CheckpointError, load
 from .training.history import History
 from .training.samplers import CD, PCD
 from .training.trainer import Callback, Trainer, TrainingDiverged
-from . import variants  # noqa: E402,F401  (registers the named variants)
 from .version import __version__
 
 __all__ = ["ais", "curves", "datasets", "explore", "progress", "dbm", "metrics", "notebook", "tap", "schedules",

@@ -13,17 +13,16 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from collections.abc import Sequence
 from typing import Callable
 
 import torch
 
 from . import schema as _schema
 from .errors import ConfigError
-from .schema import Param     # the hyperparameter record lives in schema.py; `registry.Param` stays its name here
-
+from .schema import Param  # the hyperparameter record lives in schema.py; `registry.Param` stays its name here
 
 # Conditions (`Param.when`): the sampler's options mean something only when the negative phase samples.
 SAMPLING = {"method": ("sampling",)}

@@ -24,8 +24,10 @@ import sys
 import warnings
 
 from .. import datasets
-from ..version import __version__
+from ..errors import EnergylabError
+from ..registry import VARIANTS
 from ..training import distributed
+from ..version import __version__
 from .commands import LABELS, cmd_datasets, cmd_evaluate, cmd_runs, cmd_sample, cmd_variants, table
 from .dashboard import LOOPBACK, cmd_dashboard
 from .flags import (
@@ -41,8 +43,6 @@ from .flags import (
     name_other_variants,
 )
 from .train import Autosave, ProgressBar, _checkpoint_path, cmd_train
-from ..errors import EnergylabError
-from ..registry import VARIANTS
 
 # what `energylab.cli` offered before it was split, still importable from here
 __all__ = ["main", "build_parser", "DEFAULT_VARIANT", "DEFAULT_DATASET", "FIXED", "flag", "add_schema_flags",

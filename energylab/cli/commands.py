@@ -14,10 +14,10 @@ from pathlib import Path
 import torch
 
 from .. import datasets, viz
-from .flags import describe_range, device_flag
-from ..registry import VARIANTS
 from ..errors import DataError
+from ..registry import VARIANTS
 from ..store.runfolder import RunFolder, display_scale
+from .flags import describe_range, device_flag
 
 
 # -- evaluate and sample ----------------------------------------------------------------------

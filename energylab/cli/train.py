@@ -19,16 +19,16 @@ from pathlib import Path
 
 import torch
 
-from ..version import __version__
-from ..training import checkpoint, distributed
-from .flags import DEFAULT_DATASET, DEFAULT_VARIANT, device_flag, flag
-from .save import Autosave, ProgressBar, _save_run, _write_failed_summary, sample_steps  # noqa: F401
 from ..errors import ConfigError
 from ..registry import VARIANTS
 from ..registry import get as get_variant
 from ..store.runfolder import CONFIG, RunFolder, load_dataset
 from ..store.runrecord import PATH_OPTIONS, DatasetSpec, RunConfig
+from ..training import checkpoint, distributed
 from ..training.trainer import Trainer, TrainingDiverged
+from ..version import __version__
+from .flags import DEFAULT_DATASET, DEFAULT_VARIANT, device_flag, flag
+from .save import Autosave, ProgressBar, _save_run, _write_failed_summary, sample_steps  # noqa: F401
 
 
 def _checkpoint_path(target) -> tuple[Path, str]:

@@ -26,6 +26,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from ..errors import ConfigError
 from .core import (
     Dataset,
     DatasetUnavailable,
@@ -36,7 +37,6 @@ from .core import (
     check_range,
     option,
 )
-from ..errors import ConfigError
 from .files import from_array, load_file
 from .synthetic import (
     _bars_and_stripes,
@@ -80,7 +80,7 @@ def _digits_arrays(test_fraction: float, seed: int):
             n_train = 1797 - 360
             x, y = table[:, :-1], table[:, -1].astype(np.int64)
             return x[order[:n_train]], x[order[n_train:]], y[order[:n_train]], y[order[n_train:]]
-    from sklearn.datasets import load_digits          # bundled with scikit-learn: offline
+    from sklearn.datasets import load_digits  # bundled with scikit-learn: offline
     from sklearn.model_selection import train_test_split
     bunch = load_digits()
     return train_test_split(bunch.data, bunch.target, test_size=test_fraction, random_state=seed,

@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .core import MAX_VALUES, Dataset, DataTypeError, _check_finite, _generator, option
 from ..errors import DataError
+from .core import MAX_VALUES, Dataset, DataTypeError, _check_finite, _generator, option
 
 
 def _as_array(x, name):

@@ -23,7 +23,6 @@ import torch
 
 from . import metrics
 
-
 # -- functions ---------------------------------------------------------------------------------
 
 def energy_distance(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

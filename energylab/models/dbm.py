@@ -24,10 +24,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..measures.ais import base_visible_bias
 from ..core.couplings import Dense
-from .dbm_training import DBMObjective
 from ..core.units import Bernoulli, bernoulli_from
+from ..measures.ais import base_visible_bias
+from .dbm_training import DBMObjective
 
 
 def _entropy(p):

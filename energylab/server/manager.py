@@ -32,13 +32,14 @@ from collections import deque
 from pathlib import Path
 
 from .. import datasets
+from ..errors import ConfigError
+from ..registry import check_size
+from ..registry import get as get_variant
+from ..store.runfolder import RunFolder
+from ..store.runrecord import DatasetSpec, RunConfig
 from ..version import __version__
 from . import worker as runworker
-from ..errors import ConfigError
-from ..registry import check_size, get as get_variant
-from ..store.runfolder import RunFolder
 from .handle import ACTIVE, Run, mark_ended, owner_digest, spawn, summary_of
-from ..store.runrecord import DatasetSpec, RunConfig
 
 __all__ = ["RunManager", "Run", "RunLimitReached", "ACTIVE"]
 

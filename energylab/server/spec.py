@@ -13,7 +13,8 @@ start exactly what a student's Train click starts, without Streamlit.
 from __future__ import annotations
 
 from ..datasets import DATASETS
-from ..registry import Variant, get as get_variant
+from ..registry import Variant
+from ..registry import get as get_variant
 
 # Options a dataset's own widgets start at on the page (bars-and-stripes: a 3x3 image, small
 # enough for the exact-distribution panel).

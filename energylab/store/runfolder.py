@@ -33,11 +33,11 @@ import json
 import time
 from pathlib import Path
 
-from ..training import checkpoint
 from .. import datasets, viz
-from ..training.distributed import is_main
-from ..jsonvalues import jsonable
 from ..errors import ConfigError
+from ..jsonvalues import jsonable
+from ..training import checkpoint
+from ..training.distributed import is_main
 from ..training.history import History
 from .pictures import display_scale, model_pictures  # noqa: F401  (display_scale: importable here)
 from .runrecord import RunConfig, safe_name

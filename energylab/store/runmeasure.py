@@ -12,8 +12,8 @@ import warnings
 import torch
 
 from .. import datasets
-from ..measures import ais, metrics
 from ..errors import DataError
+from ..measures import ais, metrics
 
 
 def evaluate(run, split="test", device="cpu", exact_max_units=20, seed=0, also=()) -> dict:

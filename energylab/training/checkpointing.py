@@ -14,8 +14,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from . import checkpoint
 from ..errors import EnergylabError
+from . import checkpoint
 from .history import History
 
 

@@ -23,20 +23,20 @@ from contextlib import contextmanager
 
 import torch
 
-from . import distributed as _distributed
-from ..measures import monitors
-from . import regularizers, samplers
 from ..errors import DataError
+from ..measures import monitors
+from ..measures.tap import TAP
+from ..registry import TRAINING, VARIANTS
+from . import distributed as _distributed
+from . import regularizers, samplers
+from .checkpointing import Checkpointing
+from .control import Control
+from .evaluation import Measurements
+from .guard import Guard, TrainingDiverged  # noqa: F401  (TrainingDiverged: public here)
 from .history import History
 from .labels import class_labels
 from .live import LiveParams
 from .objectives import Generative
-from ..registry import TRAINING, VARIANTS
-from ..measures.tap import TAP
-from .checkpointing import Checkpointing
-from .evaluation import Measurements
-from .control import Control
-from .guard import Guard, TrainingDiverged  # noqa: F401  (TrainingDiverged: public here)
 
 
 class Callback:
@@ -172,7 +172,7 @@ class Trainer(Control, Measurements, Checkpointing, Guard):
         runs its layerwise pretraining phases (dbm.py), then this trainer's own epochs: `epoch`
         counts the pretraining's layer-epochs and then this loop's, in that order."""
         if getattr(self.model, "trains_layerwise", False):   # a stack: layer by layer on cached features
-            from .layerwise import fit_layerwise   # same package; imported here as layerwise subclasses Trainer
+            from .layerwise import fit_layerwise  # same package; imported here as layerwise subclasses Trainer
             return fit_layerwise(self.model, self, data, epochs)
         if epochs is not None:
             self.params.assign("epochs", self.params.param("epochs").validate(epochs))
@@ -184,7 +184,7 @@ class Trainer(Control, Measurements, Checkpointing, Guard):
         self._keep_good()
         with self.running():
             if self.epoch < pretraining:
-                from .dbm import pretrain_phases    # same package; it subclasses Trainer
+                from .dbm import pretrain_phases  # same package; it subclasses Trainer
                 pretrain_phases(self, train, test)
                 self.last_negative = None          # the layers' particles are not the model's
                 self._keep_good()

@@ -12,7 +12,6 @@ from ..models.classifier import ClassRBM
 from ..registry import INIT_STD, Param, Variant, register
 from ..training.objectives import Discriminative, Hybrid
 
-
 # -- the variants ---------------------------------------------------------------
 
 N_HIDDEN = Param("n_hidden", "int", 100, "number of hidden units", 1, 100000)

@@ -11,9 +11,9 @@ The free energy and conditionals are those of `RBM` with the policy's fields (`m
 from __future__ import annotations
 
 from ..core.couplings import Dense
+from ..core.units import Bernoulli
 from ..models.masks import DropConnect, EnergyDropout, HiddenDropout, MaskedRBM
 from ..registry import INIT_STD, N_HIDDEN, Param, Variant, register
-from ..core.units import Bernoulli
 
 RETAIN_P = Param("p", "float", 0.5, "RETAIN probability p of each unit (drop rate 1 - p); test time uses W' = p W",
                  0.05, 1.0, live=True)

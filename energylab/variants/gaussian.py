@@ -26,8 +26,6 @@ always in the data's own units, checkpoints carry the transform, and nothing is 
 from __future__ import annotations
 
 from ..core.couplings import Dense
-from ..models.rbm import RBM
-from ..registry import INIT_STD, N_HIDDEN, Param, Variant, register
 from ..core.units import (
     SELU,
     Bernoulli,
@@ -38,6 +36,8 @@ from ..core.units import (
     StandardizedGaussian,
     StandardizedLearnedVarianceGaussian,
 )
+from ..models.rbm import RBM
+from ..registry import INIT_STD, N_HIDDEN, Param, Variant, register
 
 SIGMA = Param("sigma", "float", 1.0, "fixed standard deviation of the visible units (on standardised data)",
               0.05, 10.0, log=True)

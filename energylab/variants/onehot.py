@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ..core.couplings import Dense
+from ..core.units import Bernoulli, OneHot
 from ..models.rbm import RBM
 from ..registry import INIT_STD, N_HIDDEN, Param, Variant, register
-from ..core.units import Bernoulli, OneHot
 from .gaussian import GAUSSIAN_TRAINING, REAL, SIGMA, STANDARDIZE, _gaussian
 
 GROUP_SIZE = Param("group_size", "int", 4, "categories per one-hot hidden group (must divide n_hidden)", 2, 1000)
