@@ -309,19 +309,10 @@ ADDRESS_RUN = "() => new URLSearchParams(location.search).get('run')"
 def test_new_run_then_train_puts_the_new_run_in_the_address_at_every_click(tmp_path):
     """Three times in one tab, with no pause between the clicks: Train starts a run at once (its folder
     appears), the address says ?run=<that run>, Stop, then "New run" takes ?run= out of the address."""
-    port = free_port()
     runs = tmp_path / "runs"
-    env = dict(os.environ, ENERGYLAB_RUNS_DIR=str(runs), ENERGYLAB_MAX_RUNS="1")
-    log = open(tmp_path / "server.log", "w")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"),
-         "--server.address", "127.0.0.1", "--server.port", str(port), "--server.headless", "true",
-         "--browser.gatherUsageStats", "false"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
     folders = lambda: {p.name for p in runs.iterdir()} if runs.is_dir() else set()
-    try:
-        wait_until(lambda: urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).status == 200, 60,
-                   "the server's health endpoint")
+    with Dashboard(tmp_path) as dash:
+        url = dash.url
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             page = browser.new_page(viewport={"width": 1440, "height": 900})
@@ -359,11 +350,3 @@ def test_new_run_then_train_puts_the_new_run_in_the_address_at_every_click(tmp_p
             page.reload()
             page.get_by_text("What to do").wait_for(timeout=60_000)
             browser.close()
-    finally:
-        server.terminate()
-        try:
-            server.wait(60)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
-    assert "Traceback" not in (tmp_path / "server.log").read_text()

@@ -56,10 +56,15 @@ def test_dashboard_defaults_improve_the_main_metric(name):
     model = el.make(name, n_visible=data.n_visible, **model_values)
     trainer = el.Trainer(model, eval_every=EVAL_EVERY, monitor_size=256, callbacks=[StopAfter(STEPS)],
                          **variant.dashboard_defaults("training"))
-    history = trainer.fit(data)
-    steps, values = history.series(variant.main_metric)
-    assert len(values) >= 10, f"{variant.main_metric} recorded {len(values)} times"
+    metric_improved(name, trainer.fit(data), f"on {variant.dataset()}", min_points=10)
+
+
+def metric_improved(name: str, history, where: str, min_points: int):
+    """The variant's main metric improved from its first record to the mean of its last three."""
+    metric = el.VARIANTS[name].main_metric
+    steps, values = history.series(metric)
+    assert len(values) >= min_points, f"{name}: {metric} recorded {len(values)} times ({where})"
     early, late = values[0], sum(values[-3:]) / 3
-    assert improved(variant.main_metric, early, late), \
-        f"{name} on {variant.dataset()}: {variant.main_metric} {early:.4g} at step {steps[0]} -> {late:.4g} " \
-        f"(mean of the last 3, to step {steps[-1]})"
+    assert improved(metric, early, late), \
+        f"{name} ({where}): {metric} {early:.4g} at step {steps[0]} -> {late:.4g} (mean of the last 3, to step " \
+        f"{steps[-1]})"
