@@ -284,9 +284,11 @@ def warm(commands, snapshots) -> None:
     import multiprocessing
 
     # What a first start would otherwise pay on top of the engine's import (unpickling this target
-    # imported the package): the bundled digits. Not the meta device's modules: a run the manager
-    # has size-checked never needs them (a resumed run's checkpoint check pays them when it comes).
+    # imported the package): the bundled digits, and torch.optim's first optimizer, whose __init__
+    # imports torch._dynamo (~1.4 s here). Not the meta device's own check: a run the manager has
+    # size-checked skips it.
     datasets.load("digits")
+    torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
     started = threading.Event()
     parent = multiprocessing.parent_process()
     if parent is not None:
