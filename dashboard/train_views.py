@@ -128,8 +128,10 @@ def charts(run):
         chosen = []
         st.caption("The curves appear after the first measurement (every few mini-batches).")
     fig = el.viz.curves_figure(snap["history"], names=[n for n in names if n in chosen])
-    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.12), margin=dict(b=90, t=30),
-                      height=360 if classifier else 420)
+    # the legend starts ~55 px under the plot: below the tick labels and the "training step" title
+    height = 380 if classifier else 440
+    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-55 / (height - 150)),
+                      margin=dict(b=120, t=30), height=height)
     if names and not chosen:
         fig.layout.annotations = ()           # not "no data yet": the data are there, none is chosen
         fig.add_annotation(text="no curve chosen: pick some in 'Curves to draw' below", xref="paper",
