@@ -78,39 +78,3 @@ def test_confusion_matrix_counts_predictions_against_labels():
     fig = el.viz.confusion_figure(counts)
     assert "accuracy" in fig.layout.title.text and fig.data[0].z[3][3] == pytest.approx(
         float(counts[3, 3] / counts[3].sum()))
-
-
-def test_stack_progress_names_the_layer_in_training():
-    """Ground truth: a DBN trained through the engine; its records say which layer trains."""
-    from energylab.progress import stack_progress
-    hparams = {"hidden_layers": "8,6", "layer_epochs": "2,3"}
-    model = el.make("DBN", n_visible=64, **hparams)
-    data = el.datasets.load("digits")
-    history = el.Trainer(model, epochs=1, eval_every=20, batch_size=128).fit(data)
-    layers = [r for r in history.records if r.get("layer")]
-    first, second = layers[0], next(r for r in layers if r["layer"] == 2)
-    p = stack_progress(hparams, {"epochs": 1}, first)
-    assert (p.layer, p.depth, p.epochs) == (1, 2, 2) and 0 < p.fraction <= 1 and "layer 1 of 2" in p.label
-    p = stack_progress(hparams, {"epochs": 1}, second)
-    assert (p.layer, p.epochs) == (2, 3) and 0 <= p.epoch <= 3 and "layer 2 of 2" in p.label
-    assert stack_progress(hparams, {"epochs": 1}, history.records[-1]).label == "all 2 layers trained"
-    # empty layer_epochs: the trainer's epochs for every layer
-    assert stack_progress({"hidden_layers": "8,6,4"}, {"epochs": 300}, {"layer": 3, "epoch": 610.0}).epoch == 10
-    tune = stack_progress({"hidden_layers": "8,6", "fine_tune_epochs": 10}, {"epochs": 5}, {"layer": 3, "epoch": 13})
-    assert tune.fine_tuning and tune.epoch == 3 and "fine-tuning" in tune.label
-    assert stack_progress({"n_hidden": 16}, {"epochs": 5}, {"epoch": 1}) is None
-
-
-def test_stack_progress_of_a_dbm_pretraining():
-    """A DBM with pretrain_epochs trains through the engine: while it pretrains the page says which
-    layer and how far (the pretraining epochs, not the joint training's); afterwards nothing."""
-    from energylab.progress import stack_progress
-    model = el.make("DBM", n_visible=64, hidden_layers="16,8", pretrain_epochs=2)
-    history = el.Trainer(model, epochs=3, eval_every=20, batch_size=128).fit(el.datasets.load("digits"))
-    hp = model.config["hparams"]
-    shown = [stack_progress(hp, {"epochs": 3}, r) for r in history.records]
-    pre = [p for p in shown if p is not None]
-    assert [p.layer for p in pre] == sorted(p.layer for p in pre) and {p.layer for p in pre} == {1, 2}
-    assert all(p.pretraining and p.epochs == 2 and 0 < p.epoch <= 2 for p in pre)
-    assert "pretraining layer 2 of 2" in pre[-1].label and pre[-1].fraction == 1.0
-    assert shown[-1] is None and history.records[-1]["epoch"] == 2 * 2 + 3

@@ -14,6 +14,7 @@ import energylab as el
 from energylab.measures import explore
 from energylab.server import worker as runworker
 from energylab.server import worker_classes
+from energylab.server.worker_pictures import stack_phase
 from energylab.store.runfolder import RunFolder
 
 
@@ -129,3 +130,42 @@ def test_a_dbm_names_its_pretraining_and_then_its_joint_training(tmp_path):
     plain = snapshots_of(tmp_path / "c", "DBM", {"epochs": 1, "batch_size": 128}, {"hidden_layers": "16,8"},
                          stop_at=5)[-1]
     assert plain.get("stack") is None                     # no pretraining: nothing to say
+
+
+def at(trainer, epoch: float):
+    """`trainer` placed at `epoch` epochs of its plan (whole epochs plus batches), for `stack_phase`."""
+    trainer.steps_per_epoch = 10
+    trainer.epoch, trainer.batch_index = int(epoch), round((epoch - int(epoch)) * 10)
+    return stack_phase(trainer)
+
+
+def test_stack_phase_names_the_layer_in_training():
+    """Where a stack's plan stands, from the trainer's own position: each layer's epochs (`layer_epochs`,
+    or the trainer's `epochs` for every layer), the fine-tuning head, the end; nothing for an RBM."""
+    dbn = el.Trainer(el.make("DBN", n_visible=64, hidden_layers="8,6", layer_epochs="2,3", fine_tune="off"),
+                     epochs=1)
+    p = at(dbn, 0.5)
+    assert (p.layer, p.depth, p.epochs) == (1, 2, 2) and 0 < p.fraction <= 1 and "layer 1 of 2" in p.label
+    p = at(dbn, 3.0)
+    assert (p.layer, p.epochs, p.epoch) == (2, 3, 1.0) and "layer 2 of 2" in p.label
+    assert at(dbn, 5.0).label == "all 2 layers trained"
+    deep = el.Trainer(el.make("DBN", n_visible=64, hidden_layers="8,6,4", fine_tune="off"), epochs=300)
+    assert at(deep, 610.0).layer == 3 and at(deep, 610.0).epoch == 10       # 300 epochs for every layer
+    tune = el.Trainer(el.make("DBN", n_visible=64, hidden_layers="8,6", fine_tune="head", fine_tune_epochs=10),
+                      epochs=5)
+    p = at(tune, 13.0)
+    assert p.fine_tuning and p.epoch == 3 and p.epochs == 10 and "fine-tuning" in p.label
+    assert at(el.Trainer(el.make("RBM", n_visible=64), epochs=5), 1.0) is None
+
+
+def test_stack_phase_of_a_dbm_pretraining_then_its_joint_training():
+    """A DBM with pretrain_epochs: "pretraining layer l of L" with the pretraining's epochs, then the joint
+    training with its own; no pretraining, nothing to say."""
+    dbm = el.Trainer(el.make("DBM", n_visible=64, hidden_layers="16,8", pretrain_epochs=2), epochs=3)
+    p = at(dbm, 1.5)
+    assert p.pretraining and (p.layer, p.epochs, p.epoch) == (1, 2, 1.5) and "pretraining layer 1 of 2" in p.label
+    p = at(dbm, 3.9)
+    assert p.pretraining and p.layer == 2 and p.fraction == pytest.approx(0.95)
+    p = at(dbm, 5.0)
+    assert p.joint and p.epoch == 1.0 and p.epochs == 3 and "joint training of all 2 layers" in p.label
+    assert at(el.Trainer(el.make("DBM", n_visible=64, hidden_layers="16,8"), epochs=3), 1.0) is None
