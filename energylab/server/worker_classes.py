@@ -14,7 +14,7 @@ import time
 import torch
 
 from ..measures import explore
-from .worker_pictures import _png
+from .worker_pictures import images_png
 
 INTERVAL = 2.0         # seconds between two evaluations of the test set
 MAX_TEST = 2000        # test images in the confusion matrix (the rest would cost the training more)
@@ -36,7 +36,7 @@ class Classification:
         self.chosen = explore.examples_per_class(self.y)
         shape = data.image_shape
         self.pictures = [None if shape is None else
-                         _png(test[i:i + 1].float().clamp(0, 1), shape, nrow=1, target=96) for i in self.chosen]
+                         images_png(test[i:i + 1].float().clamp(0, 1), shape, nrow=1, target=96) for i in self.chosen]
 
     def fields(self, trainer, applies: bool, settled: bool = False) -> dict | None:
         """The snapshot's "classification" entry, or None (not a classifier, or its head waits).

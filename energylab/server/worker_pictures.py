@@ -52,7 +52,8 @@ def _encode(grid, target, cache=None, name=None) -> bytes:
     return cache.get(name, grid, encode) if cache is not None else encode()
 
 
-def _png(images, shape, nrow=None, target=320, normalize=None, cache=None, name=None):
+def images_png(images, shape, nrow=None, target=320, normalize=None, cache=None, name=None) -> bytes:
+    """PNG of a batch of images tiled `nrow` to a row (viz.tile_images), about `target` pixels wide."""
     return _encode(viz.tile_images(images, shape, nrow=nrow, normalize=normalize), target, cache, name)
 
 
@@ -134,7 +135,7 @@ class Pictures:
     def images(self, x, name=None):
         if self.shape is None:
             return None
-        return _png(x.clamp(0, 1), self.shape, nrow=8, target=320, cache=self.cache if name else None, name=name)
+        return images_png(x.clamp(0, 1), self.shape, nrow=8, target=320, cache=self.cache if name else None, name=name)
 
     # -- one CD update close up -------------------------------------------------------------
     def weights_before(self):
@@ -194,7 +195,7 @@ class Pictures:
             v = t.monitor["train"][:N_SHOWN // 2] if hasattr(t, "monitor") else self.data.train[:8]
             v = v.to(t.device)
             both = torch.cat([v, explore.reconstruct_through(model, v, depth)]).clamp(0, 1)
-            snap["recon_png"] = _png(both, self.shape, nrow=len(v), cache=self.cache, name="recon")
+            snap["recon_png"] = images_png(both, self.shape, nrow=len(v), cache=self.cache, name="recon")
             if depth is not None:
                 snap["recon_how"] = (f"through layer 1 only (layer 2 and above train after it)" if depth == 1 else
                                      f"up through layers 1–{depth} and back down (the layers trained so far)")

@@ -13,9 +13,9 @@ live `lr`, `k`, momentum, weight decay and guard, on the mean-field outputs of R
 weights are halved (`finish_layer`), before the epoch is counted, so a checkpoint never holds
 a finished layer unhalved; the layer's hidden bias at that moment is kept in the trainer's
 checkpointed `phase_state` (the next RBM trains it further as its visible bias), so a run
-resumed inside a later layer recomputes that layer's inputs exactly. The outer trainer's `epoch` counts pretraining layer-epochs, then
-joint epochs; a run resumed inside pretraining skips the layers done and restarts the epoch
-it was in (phases.py).
+resumed inside a later layer recomputes that layer's inputs exactly. The outer trainer's
+`epoch` counts pretraining layer-epochs, then joint epochs; a run resumed inside pretraining
+skips the layers done and restarts the epoch it was in (phases.py).
 
 This module is `el.dbm`: the model (`DBM`), its objective and `pretrain`, the same pretraining
 for a script that wants it apart from the joint training.

@@ -7,7 +7,7 @@ once per fit and `evaluate` every `eval_every` steps.
 
 The mixin uses what `Trainer` sets up: `model`, `params`, `device`, `monitor_size`,
 `monitor`, `watch`, `sampler`, `last_negative`, `labels`, `step`, `steps_per_epoch`,
-`_elapsed`, `exact_max_units`, `dist`, `history` and `emit`; it sets `pl_method`.
+`_elapsed`, `exact_max_units`, `dist` and `log`; it sets `pl_method`.
 """
 from __future__ import annotations
 
@@ -73,6 +73,4 @@ class Measurements:
                 model, mon["binary"], max_units=self.exact_max_units)
         if self.dist is not None:         # the mean over processes (distributed.py)
             record = self.dist.reduce_record(record)
-        self.history.log(self.step, **record)
-        self.emit("on_evaluate", record)
-        return record
+        return self.log(record)

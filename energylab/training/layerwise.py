@@ -95,9 +95,7 @@ class FineTuner(PhaseTrainer):
             record["accuracy"] = (self.model(mon["test"]).argmax(-1) == labels["test"]).double().mean().item()
         if self.dist is not None:       # the loss: the mean over processes; accuracies are the same on each
             record = self.dist.reduce_record(record)
-        self.history.log(self.step, **record)
-        self.emit("on_evaluate", record)
-        return record
+        return self.log(record)
 
 
 def fit_layerwise(stack, outer: Trainer, data, epochs=None):
